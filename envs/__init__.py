@@ -1,0 +1,37 @@
+"""Registry of mural_jax environments: ``make(name, **overrides)``, ``names()``.
+
+Factories are imported lazily, so using a maze never imports MuJoCo.
+"""
+
+import importlib
+
+from envs.base import AutoResetWrapper, MuralEnv, State, wrap_for_training
+
+# name -> "module:factory"; the factory's keyword arguments are the overrides.
+_REGISTRY = {
+    "zigzag_maze": "envs.point_maze:zigzag_maze",
+    "spiral_maze": "envs.point_maze:spiral_maze",
+}
+
+
+def names() -> list[str]:
+  """Registered environment names, sorted."""
+  return sorted(_REGISTRY)
+
+
+def check_name(name: str) -> None:
+  """Raises ValueError naming `name` and the valid choices if it is unknown."""
+  if name not in _REGISTRY:
+    raise ValueError(
+        f"Unknown environment {name!r}; valid choices: {', '.join(names())}.")
+
+
+def make(name: str, **overrides) -> MuralEnv:
+  """Builds the environment `name`, with keyword overrides of its defaults."""
+  check_name(name)
+  module, factory = _REGISTRY[name].split(":")
+  return getattr(importlib.import_module(module), factory)(**overrides)
+
+
+__all__ = ["make", "names", "check_name", "MuralEnv", "State",
+           "AutoResetWrapper", "wrap_for_training"]

@@ -1,0 +1,175 @@
+"""Kinematic point-mass mazes (pure JAX): `zigzag_maze` and `spiral_maze`.
+
+Dynamics of the reference: the action is clipped to [-1, 1]^2, scaled by 0.5 and
+added to the position; walls are zero-thickness axis-aligned segments padded by
+the ball radius (0.15) into boxes; a move that would enter a box stops at its
+face and the rest of the move slides along the face; the position is then
+clipped to the arena [-4, 4]^2. Observation and classifier input: (x, y).
+
+`distance` in the metrics is the geodesic (shortest collision-free path)
+distance to the goal, exact for box obstacles: the shortest path bends only at
+box corners, so it is the shortest path in the visibility graph of the corners.
+"""
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from envs.base import MuralEnv, State
+
+# A point stopped by a wall is left this far outside the box face, so the next
+# move starts strictly outside every box.
+_MARGIN = 1e-5
+# Geodesic graph nodes sit this far diagonally outside the box corners.
+_CORNER_OFFSET = 1e-3
+
+
+def _slab(p, d, boxes):
+  """Ray p + t d against boxes (W, 2, 2) [lo, hi]: entry/exit times and entry axis."""
+  lo, hi = boxes[:, 0], boxes[:, 1]                                  # (W, 2)
+  moving = d != 0
+  safe_d = jnp.where(moving, d, 1.0)
+  t1, t2 = (lo - p) / safe_d, (hi - p) / safe_d
+  inside = (lo < p) & (p < hi)
+  t_min = jnp.where(moving, jnp.minimum(t1, t2), jnp.where(inside, -jnp.inf, jnp.inf))
+  t_max = jnp.where(moving, jnp.maximum(t1, t2), jnp.where(inside, jnp.inf, -jnp.inf))
+  return t_min.max(-1), t_max.min(-1), t_min.argmax(-1)               # (W,) each
+
+
+def _blocked(p, q, boxes):
+  """Whether the segment p -> q passes through the interior of any box."""
+  t_in, t_out, _ = _slab(p, q - p, boxes)
+  return jnp.any((t_in < t_out) & (t_out > 0) & (t_in < 1))
+
+
+class PointMaze(MuralEnv):
+  """A point mass in an arena with padded axis-aligned walls."""
+
+  def __init__(self, walls, goal, start=(-3.0, -3.0), arena=4.0, radius=0.15,
+               step_scale=0.5, success_radius=0.5, episode_length=100,
+               example_radius=0.05):
+    """`walls`: segments ((x0, y0), (x1, y1)), each horizontal or vertical."""
+    walls = np.asarray(walls, np.float32).reshape(-1, 2, 2)
+    if np.any((walls[:, 0, 0] != walls[:, 1, 0]) & (walls[:, 0, 1] != walls[:, 1, 1])):
+      raise ValueError(f"Walls must be axis-aligned segments, got {walls.tolist()}.")
+    self.walls = walls
+    self.boxes = jnp.asarray(np.stack([walls.min(1) - radius, walls.max(1) + radius], 1))
+    self.goal = jnp.asarray(goal, jnp.float32)
+    self.start = jnp.asarray(start, jnp.float32)
+    self.arena = float(arena)
+    self.step_scale = float(step_scale)
+    self.success_radius = float(success_radius)
+    self.example_radius = float(example_radius)
+    self.episode_length = int(episode_length)
+    for name, point in (("start", self.start), ("goal", self.goal)):
+      if bool(self._inside_wall(point)):
+        raise ValueError(f"The {name} {point.tolist()} lies inside a padded wall.")
+    self._nodes, self._node_to_goal = self._geodesic_graph()
+
+  # -- Brax API --------------------------------------------------------------
+  @property
+  def observation_size(self) -> int:
+    return 2
+
+  @property
+  def action_size(self) -> int:
+    return 2
+
+  def reset(self, rng: jax.Array) -> State:
+    del rng  # the start is fixed
+    zero = jnp.zeros(())
+    return State(pipeline_state=None, obs=self.start, reward=zero, done=zero,
+                 metrics=self._metrics(self.start), info={})
+
+  def step(self, state: State, action: jax.Array) -> State:
+    pos = self.move(state.obs, action)
+    metrics = self._metrics(pos)
+    return state.replace(obs=pos, reward=metrics["success"], metrics=metrics)
+
+  # -- classifier API ----------------------------------------------------------
+  def classifier_input(self, obs: jax.Array) -> jax.Array:
+    return obs[..., :2]
+
+  def is_success(self, x: jax.Array) -> jax.Array:
+    return jnp.linalg.norm(x[..., :2] - self.goal, axis=-1) <= self.success_radius
+
+  def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
+    """Uniform in the disc of radius `example_radius` around the goal."""
+    k_r, k_a = jax.random.split(rng)
+    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
+    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
+    return self.goal + r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+
+  # -- dynamics and geometry ---------------------------------------------------
+  def move(self, pos: jax.Array, action: jax.Array) -> jax.Array:
+    """One kinematic step: stop at the first wall face, slide, clip to the arena."""
+    d = self.step_scale * jnp.clip(action, -1.0, 1.0)
+    # Two passes are exact: after a second contact both components are blocked.
+    for _ in range(2):
+      t_in, t_out, axis = _slab(pos, d, self.boxes)
+      hit = (t_in < t_out) & (t_in >= 0) & (t_in <= 1)
+      first = jnp.argmin(jnp.where(hit, t_in, jnp.inf))
+      any_hit = hit[first]
+      ax = jax.nn.one_hot(axis[first], 2, dtype=bool)
+      sign = jnp.sign(d)
+      face = jnp.where(sign > 0, self.boxes[first, 0], self.boxes[first, 1]) - sign * _MARGIN
+      contact = jnp.where(ax, face, pos + t_in[first] * d)
+      pos = jnp.where(any_hit, contact, pos + d)
+      d = jnp.where(any_hit, jnp.where(ax, 0.0, (1.0 - t_in[first]) * d), 0.0)
+    return jnp.clip(pos, -self.arena, self.arena)
+
+  def _inside_wall(self, p):
+    return jnp.any(jnp.all((self.boxes[:, 0] < p) & (p < self.boxes[:, 1]), -1))
+
+  def _geodesic_graph(self):
+    """Corner nodes inside the arena and their shortest-path distance to the goal."""
+    corners = [(self.boxes[i, a, 0] + sx, self.boxes[i, b, 1] + sy)
+               for i in range(len(self.boxes))
+               for a, sx in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))
+               for b, sy in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))]
+    nodes = [c for c in np.asarray(corners, np.float64).reshape(-1, 2)
+             if np.all(np.abs(c) <= self.arena) and not self._inside_wall(jnp.asarray(c))]
+    pts = np.asarray(nodes + [np.asarray(self.goal)], np.float64).reshape(-1, 2)
+    n = len(pts)
+    dist = np.full((n, n), np.inf)
+    for i in range(n):
+      for j in range(n):
+        if i == j or not bool(_blocked(jnp.asarray(pts[i]), jnp.asarray(pts[j]), self.boxes)):
+          dist[i, j] = np.linalg.norm(pts[i] - pts[j])
+    for k in range(n):  # Floyd-Warshall on a graph of a few dozen nodes
+      dist = np.minimum(dist, dist[:, k:k + 1] + dist[k:k + 1, :])
+    return jnp.asarray(pts, jnp.float32), jnp.asarray(dist[:, -1], jnp.float32)
+
+  def geodesic_distance(self, pos: jax.Array) -> jax.Array:
+    """Length of the shortest wall-avoiding path from `pos` (2,) to the goal."""
+    visible = jax.vmap(lambda q: ~_blocked(pos, q, self.boxes))(self._nodes)
+    via = jnp.linalg.norm(self._nodes - pos, axis=-1) + self._node_to_goal
+    return jnp.min(jnp.where(visible, via, jnp.inf))
+
+  def _metrics(self, pos):
+    return {
+        "success": self.is_success(pos).astype(jnp.float32),
+        "distance": self.geodesic_distance(pos),
+        "euclidean_distance": jnp.linalg.norm(pos - self.goal),
+    }
+
+
+ZIGZAG_WALLS = (((-4 / 3, -4.0), (-4 / 3, 2.0)),
+                ((4 / 3, -2.0), (4 / 3, 4.0)))
+
+SPIRAL_WALLS = (((-4.0, -2.0), (2.0, -2.0)),
+                ((2.0, -2.0), (2.0, 2.0)),
+                ((-2.0, 2.0), (2.0, 2.0)),
+                ((-2.0, 0.0), (-2.0, 2.0)),
+                ((-2.0, 0.0), (0.0, 0.0)))
+
+
+def zigzag_maze(**overrides) -> PointMaze:
+  """The reference's "medium maze": up, over, down, under, up to (3, 3)."""
+  return PointMaze(**{"walls": ZIGZAG_WALLS, "goal": (3.0, 3.0), **overrides})
+
+
+def spiral_maze(**overrides) -> PointMaze:
+  """The reference's "hard maze": a path that spirals in to (-0.5, 1.25)."""
+  return PointMaze(**{"walls": SPIRAL_WALLS, "goal": (-0.5, 1.25), **overrides})

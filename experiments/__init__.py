@@ -1,0 +1,1 @@
+"""absl entry points, configs, benchmarks and plots of mural_jax."""

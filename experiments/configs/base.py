@@ -1,0 +1,71 @@
+"""Every config field of a mural_jax run, with the reference's (paper) defaults.
+
+Per-environment files call `get_config(env, preset)` and override what differs.
+Presets: "paper" (the public code's settings) and "cpu" (a budget that finishes
+in minutes on two CPU cores).
+"""
+
+import ml_collections
+
+PRESETS = ("paper", "cpu")
+
+
+def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
+  """The config of `env` under `preset` (one of PRESETS)."""
+  if preset not in PRESETS:
+    raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}.")
+  c = ml_collections.ConfigDict()
+  c.env = env
+  c.preset = preset
+  c.reward = "mle"                # sparse | l2 | mle | count | cnml | mural
+  c.relabel = "batch"             # batch: recompute per SAC minibatch; collect: store at collection
+  c.seed = 0
+  c.total_env_steps = 1_000_000   # 1000 epochs of 1000 steps
+  c.epoch_length = 1000           # environment steps per epoch, summed over num_envs
+  c.num_envs = 1
+  c.eval_episodes = 3
+  c.warmup_steps = 1000           # uniform-random actions before the policy acts
+  c.replay_capacity = 1_500_000
+  c.num_success_examples = 150
+  c.episode_length = 0            # 0: the environment's own horizon
+
+  c.sac = ml_collections.ConfigDict()
+  c.sac.hidden = (256, 256)
+  c.sac.actor_lr = 3e-4
+  c.sac.critic_lr = 3e-4
+  c.sac.alpha_lr = 3e-4
+  c.sac.init_alpha = 1.0
+  c.sac.target_entropy_scale = 1.0  # target entropy = -scale * dim(A)
+  c.sac.discount = 0.99
+  c.sac.tau = 0.005
+  c.sac.batch_size = 256
+  c.sac.updates_per_step = 1.0      # gradient updates per environment step
+
+  # Success classifier of the `mle` reward (the VICE-style baseline).
+  c.classifier = ml_collections.ConfigDict()
+  c.classifier.hidden = (256, 256)
+  c.classifier.lr = 1e-4
+  c.classifier.weight_decay = 5e-3  # L2 penalty coefficient
+  c.classifier.batch_size = 128     # per class: 128 positives + 128 negatives
+  c.classifier.steps_per_epoch = 2
+  c.classifier.mixup_alpha = 0.0    # > 0: mixup with Beta(alpha, alpha)
+
+  # Meta-NML (the `mural` reward).
+  c.meta_nml = ml_collections.ConfigDict()
+  c.meta_nml.hidden = (2048, 2048)
+  c.meta_nml.kernel_threshold = 0.5
+  c.meta_nml.query_weight = 1.0
+
+  c.log_every_epochs = 1
+  c.quiet = False
+
+  if preset == "cpu":
+    c.total_env_steps = 20_000
+    c.epoch_length = 1000
+    c.num_envs = 4
+    c.warmup_steps = 1000
+    c.replay_capacity = 100_000
+    c.eval_episodes = 8
+    c.sac.updates_per_step = 0.25
+    c.meta_nml.hidden = (256, 256)
+  return c

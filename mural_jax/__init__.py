@@ -1,0 +1,1 @@
+"""mural_jax: MURAL (outcome-driven RL with meta-NML rewards) in JAX."""

@@ -1,0 +1,1 @@
+"""Success classifiers: MLE, meta-NML and exact CNML, as pure functions."""
