@@ -16,11 +16,17 @@ last observation so a truncated transition can be bootstrapped.
 """
 
 import abc
+import contextlib
+import io
 
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Env, State, Wrapper
-from brax.envs.wrappers.training import EpisodeWrapper, VmapWrapper
+
+# MuJoCo's MJX prints "Failed to import warp" when its optional GPU backend (NVIDIA
+# Warp, unused here) is absent; keep that notice out of every run's output.
+with contextlib.redirect_stdout(io.StringIO()):
+  from brax.envs.base import Env, State, Wrapper
+  from brax.envs.wrappers.training import EpisodeWrapper, VmapWrapper
 
 __all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training"]
 

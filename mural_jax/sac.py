@@ -1,0 +1,130 @@
+"""Soft actor-critic as pure functions: tanh-Gaussian actor, twin Q, learned temperature.
+
+Batches are dicts with ``obs`` (B, O), ``action`` (B, A), ``reward`` (B,),
+``discount`` (B,) (0 where the episode terminated, 1 where it goes on or was
+truncated by the time limit, so truncation bootstraps) and ``next_obs`` (B, O),
+the true next observation.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from mural_jax.networks import Params, mlp_apply, mlp_init
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+@struct.dataclass
+class SACState:
+  actor: Params
+  critic: Params         # twin critic: every leaf has a leading axis of 2
+  target_critic: Params
+  log_alpha: jax.Array
+  actor_opt: optax.OptState
+  critic_opt: optax.OptState
+  alpha_opt: optax.OptState
+
+
+@dataclasses.dataclass(frozen=True)
+class SAC:
+  """Static SAC settings and the pure functions that use them."""
+  obs_size: int
+  action_size: int
+  hidden: tuple = (256, 256)
+  actor_lr: float = 3e-4
+  critic_lr: float = 3e-4
+  alpha_lr: float = 3e-4
+  init_alpha: float = 1.0
+  target_entropy_scale: float = 1.0
+  discount: float = 0.99
+  tau: float = 0.005
+
+  @property
+  def target_entropy(self) -> float:
+    return -self.target_entropy_scale * self.action_size
+
+  def _optimizers(self):
+    return (optax.adam(self.actor_lr), optax.adam(self.critic_lr), optax.adam(self.alpha_lr))
+
+  def init(self, key: jax.Array) -> SACState:
+    k_actor, k_critic = jax.random.split(key)
+    actor = mlp_init(k_actor, (self.obs_size, *self.hidden, 2 * self.action_size))
+    critic = jax.vmap(lambda k: mlp_init(k, (self.obs_size + self.action_size, *self.hidden, 1)))(
+        jax.random.split(k_critic))
+    log_alpha = jnp.log(jnp.asarray(self.init_alpha, jnp.float32))
+    actor_tx, critic_tx, alpha_tx = self._optimizers()
+    return SACState(actor=actor, critic=critic, target_critic=critic, log_alpha=log_alpha,
+                    actor_opt=actor_tx.init(actor), critic_opt=critic_tx.init(critic),
+                    alpha_opt=alpha_tx.init(log_alpha))
+
+  # -- networks ----------------------------------------------------------------
+  def _gaussian(self, actor: Params, obs: jax.Array):
+    mean, log_std = jnp.split(mlp_apply(actor, obs), 2, axis=-1)
+    return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+  def sample_action(self, actor: Params, obs: jax.Array, key: jax.Array):
+    """A squashed Gaussian sample in (-1, 1)^A and its log-probability."""
+    mean, log_std = self._gaussian(actor, obs)
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    normal_logp = jnp.sum(
+        -0.5 * ((u - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi), -1)
+    # log(1 - tanh(u)^2), written stably.
+    log_det = jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), -1)
+    return jnp.tanh(u), normal_logp - log_det
+
+  def deterministic_action(self, actor: Params, obs: jax.Array) -> jax.Array:
+    return jnp.tanh(self._gaussian(actor, obs)[0])
+
+  @staticmethod
+  def q_values(critic: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """Both critics' Q(s, a): (2, B)."""
+    x = jnp.concatenate([obs, action], -1)
+    return jax.vmap(mlp_apply, in_axes=(0, None))(critic, x)[..., 0]
+
+  # -- losses --------------------------------------------------------------------
+  def critic_loss(self, critic, state: SACState, batch: dict, key):
+    next_action, next_logp = self.sample_action(state.actor, batch["next_obs"], key)
+    next_q = self.q_values(state.target_critic, batch["next_obs"], next_action).min(0)
+    alpha = jnp.exp(state.log_alpha)
+    target = batch["reward"] + self.discount * batch["discount"] * (next_q - alpha * next_logp)
+    q = self.q_values(critic, batch["obs"], batch["action"])
+    return 0.5 * jnp.mean((q - jax.lax.stop_gradient(target)) ** 2, axis=1).sum(), q.mean()
+
+  def actor_loss(self, actor, state: SACState, batch: dict, key):
+    action, logp = self.sample_action(actor, batch["obs"], key)
+    q = self.q_values(state.critic, batch["obs"], action).min(0)
+    return jnp.mean(jnp.exp(state.log_alpha) * logp - q), logp
+
+  def alpha_loss(self, log_alpha, logp):
+    return -jnp.mean(log_alpha * jax.lax.stop_gradient(logp + self.target_entropy))
+
+  # -- one update -------------------------------------------------------------------
+  def update(self, state: SACState, batch: dict, key: jax.Array):
+    """One gradient step on critic, actor and temperature, then Polyak targets."""
+    k_critic, k_actor = jax.random.split(key)
+    actor_tx, critic_tx, alpha_tx = self._optimizers()
+
+    (c_loss, q_mean), c_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
+        state.critic, state, batch, k_critic)
+    c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt)
+    state = state.replace(critic=optax.apply_updates(state.critic, c_upd), critic_opt=critic_opt)
+
+    (a_loss, logp), a_grad = jax.value_and_grad(self.actor_loss, has_aux=True)(
+        state.actor, state, batch, k_actor)
+    a_upd, actor_opt = actor_tx.update(a_grad, state.actor_opt)
+
+    t_loss, t_grad = jax.value_and_grad(self.alpha_loss)(state.log_alpha, logp)
+    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt)
+
+    target = optax.incremental_update(state.critic, state.target_critic, self.tau)
+    state = state.replace(
+        actor=optax.apply_updates(state.actor, a_upd), actor_opt=actor_opt,
+        log_alpha=optax.apply_updates(state.log_alpha, t_upd), alpha_opt=alpha_opt,
+        target_critic=target)
+    metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "alpha_loss": t_loss,
+               "alpha": jnp.exp(state.log_alpha), "q_mean": q_mean, "entropy": -logp.mean()}
+    return state, metrics

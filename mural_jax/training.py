@@ -1,0 +1,163 @@
+"""The MURAL trainer: one jitted call per epoch; training is a pure function of a key.
+
+One epoch (`Trainer.run_epoch`, compiled once) is a `lax.scan` over vectorised
+environment steps: act in `num_envs` environments, insert the transitions,
+then `updates_per_step * num_envs` SAC updates on minibatches relabelled by the
+reward source. After the scan the reward source trains on success examples
+and replay states, and the deterministic policy is evaluated.
+"""
+
+import math
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+import envs
+from mural_jax import rewards
+from mural_jax.config_checks import check_config
+from mural_jax.evaluation import evaluate
+from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
+from mural_jax.sac import SAC, SACState
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a resume needs, and nothing else."""
+  sac: SACState
+  reward: Any            # the reward source's state
+  replay: ReplayState
+  env_state: envs.State  # (num_envs, ...) batched
+  positives: jax.Array   # (P, D) success examples
+  key: jax.Array
+  env_steps: jax.Array   # int32, summed over environments
+  epoch: jax.Array       # int32, completed epochs
+
+
+class Trainer:
+  """Builds the environment, SAC and reward source of `config`, and the jitted epoch."""
+
+  def __init__(self, config):
+    check_config(config)
+    self.config = config
+    self.env = envs.make(config.env)
+    self.episode_length = config.episode_length or self.env.episode_length
+    self.train_env = envs.wrap_for_training(self.env, config.num_envs, self.episode_length)
+    self.sac = SAC(obs_size=self.env.observation_size, action_size=self.env.action_size,
+                   hidden=tuple(config.sac.hidden), actor_lr=config.sac.actor_lr,
+                   critic_lr=config.sac.critic_lr, alpha_lr=config.sac.alpha_lr,
+                   init_alpha=config.sac.init_alpha,
+                   target_entropy_scale=config.sac.target_entropy_scale,
+                   discount=config.sac.discount, tau=config.sac.tau)
+    self.source = rewards.make(config.reward, config, self.env)
+    self.steps_per_epoch = config.epoch_length // config.num_envs
+    self.updates_per_step = round(config.sac.updates_per_step * config.num_envs)
+    self.num_epochs = math.ceil(config.total_env_steps / config.epoch_length)
+    self.trace_count = 0  # times `_epoch` was traced; a retrace is a bug
+    self.init = jax.jit(self._init)  # jitted: also gives every leaf its own donatable buffer
+    self.run_epoch = jax.jit(self._epoch, donate_argnums=0)
+
+  # -- state ---------------------------------------------------------------------------
+  def _init(self, key: jax.Array) -> TrainState:
+    k_env, k_sac, k_pos, k_rew, key = jax.random.split(key, 5)
+    env_state = self.train_env.reset(k_env)
+    positives = self.env.success_examples(k_pos, self.config.num_success_examples)
+    obs = jnp.zeros((self.env.observation_size,))
+    example = {"obs": obs, "action": jnp.zeros((self.env.action_size,)), "next_obs": obs,
+               "next_x": positives[0], "reward": jnp.zeros(()), "discount": jnp.zeros(())}
+    return TrainState(
+        sac=self.sac.init(k_sac), reward=self.source.init(k_rew, positives),
+        replay=replay_init(example, self.config.replay_capacity), env_state=env_state,
+        positives=positives, key=key, env_steps=jnp.zeros((), jnp.int32),
+        epoch=jnp.zeros((), jnp.int32))
+
+  # -- one epoch -------------------------------------------------------------------------
+  def _relabel(self, reward_state, batch: dict, key) -> dict:
+    if self.config.relabel == "batch":
+      batch = {**batch, "reward": self.source.rewards(reward_state, batch["next_x"], key)}
+    return batch
+
+  def _updates(self, ts: TrainState, key):
+    """`updates_per_step` SAC updates on fresh minibatches."""
+    def update(sac_state, k):
+      k_sample, k_rew, k_upd = jax.random.split(k, 3)
+      batch = replay_sample(ts.replay, k_sample, self.config.sac.batch_size)
+      batch = self._relabel(ts.reward, batch, k_rew)
+      sac_state, metrics = self.sac.update(sac_state, batch, k_upd)
+      return sac_state, {**metrics, "batch_reward": batch["reward"].mean()}
+    sac_state, metrics = jax.lax.scan(update, ts.sac, jax.random.split(key, self.updates_per_step))
+    return sac_state, jax.tree.map(jnp.mean, metrics)
+
+  def _env_step(self, ts: TrainState, _):
+    key, k_act, k_rand, k_rew, k_upd = jax.random.split(ts.key, 5)
+    obs = ts.env_state.obs
+    policy_action, _ = self.sac.sample_action(ts.sac.actor, obs, k_act)
+    random_action = jax.random.uniform(k_rand, policy_action.shape, minval=-1.0, maxval=1.0)
+    action = jnp.where(ts.env_steps < self.config.warmup_steps, random_action, policy_action)
+    env_state = self.train_env.step(ts.env_state, action)
+    next_obs = env_state.info["final_obs"]  # the true next observation, also at truncation
+    next_x = self.env.classifier_input(next_obs)
+    terminal = env_state.done * (1.0 - env_state.info["truncation"])
+    reward = (self.source.rewards(ts.reward, next_x, k_rew) if self.config.relabel == "collect"
+              else jnp.zeros(next_x.shape[0]))
+    transition = {"obs": obs, "action": action, "next_obs": next_obs, "next_x": next_x,
+                  "reward": reward, "discount": 1.0 - terminal}
+    ts = ts.replace(replay=replay_insert(ts.replay, transition), env_state=env_state, key=key,
+                    env_steps=ts.env_steps + self.config.num_envs)
+
+    learning = ts.env_steps >= self.config.warmup_steps
+    no_metrics = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                              jax.eval_shape(self._updates, ts, k_upd)[1])
+    sac_state, metrics = jax.lax.cond(
+        learning, self._updates, lambda ts, k: (ts.sac, no_metrics), ts, k_upd)
+    done = env_state.done
+    step_info = {"learning": learning.astype(jnp.float32), "episodes": done.sum(),
+                 "episode_success": (done * env_state.metrics["success"]).sum()}
+    return ts.replace(sac=sac_state), (metrics, step_info)
+
+  def _epoch(self, ts: TrainState):
+    self.trace_count += 1
+    ts, (update_metrics, info) = jax.lax.scan(self._env_step, ts, None, self.steps_per_epoch)
+    n_learning = jnp.maximum(info["learning"].sum(), 1.0)
+    metrics = {k: (v * info["learning"]).sum() / n_learning for k, v in update_metrics.items()}
+    metrics["train_success"] = info["episode_success"].sum() / jnp.maximum(info["episodes"].sum(), 1)
+
+    key, k_neg, k_train, k_eval = jax.random.split(ts.key, 4)
+    reward_state = ts.reward
+    if self.source.train is not None:
+      negatives = replay_sample(ts.replay, k_neg, self.source.num_negatives)["next_x"]
+      data = rewards.TrainData(positives=ts.positives, negatives=negatives, epoch=ts.epoch)
+      reward_state, reward_metrics = self.source.train(reward_state, data, k_train)
+      metrics.update(reward_metrics)
+    policy = lambda obs: self.sac.deterministic_action(ts.sac.actor, obs)
+    metrics.update(evaluate(self.env, policy, k_eval, self.config.eval_episodes,
+                            self.episode_length))
+    ts = ts.replace(reward=reward_state, key=key, epoch=ts.epoch + 1)
+    metrics.update(env_steps=ts.env_steps, epoch=ts.epoch)
+    return ts, metrics
+
+
+def train(config, key: Optional[jax.Array] = None,
+          callback: Optional[Callable[[dict, TrainState], None]] = None):
+  """Trains `config` from `key` (default: `config.seed`).
+
+  Returns the final `TrainState` and the list of per-epoch metrics (floats).
+  `callback(metrics, state)`, if given, runs on the host after every epoch.
+  """
+  trainer = Trainer(config)
+  ts = trainer.init(jax.random.key(config.seed) if key is None else key)
+  history = []
+  for _ in range(trainer.num_epochs):
+    ts, metrics = trainer.run_epoch(ts)
+    metrics = to_host(metrics)
+    history.append(metrics)
+    if callback is not None:
+      callback(metrics, ts)
+  return ts, history
+
+
+def to_host(metrics: dict) -> dict:
+  """Scalars to Python numbers; arrays (trajectories) stay NumPy arrays."""
+  metrics = jax.device_get(metrics)
+  return {k: (v.item() if getattr(v, "ndim", 1) == 0 else v) for k, v in metrics.items()}
