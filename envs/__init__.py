@@ -30,7 +30,10 @@ def make(name: str, **overrides) -> MuralEnv:
   """Builds the environment `name`, with keyword overrides of its defaults."""
   check_name(name)
   module, factory = _REGISTRY[name].split(":")
-  return getattr(importlib.import_module(module), factory)(**overrides)
+  try:
+    return getattr(importlib.import_module(module), factory)(**overrides)
+  except TypeError as e:  # an override the environment does not take
+    raise ValueError(f"Bad overrides {sorted(overrides)} for environment {name!r}: {e}") from e
 
 
 __all__ = ["make", "names", "check_name", "MuralEnv", "State",

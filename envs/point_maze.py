@@ -3,8 +3,10 @@
 Dynamics of the reference: the action is clipped to [-1, 1]^2, scaled by 0.5 and
 added to the position; walls are zero-thickness axis-aligned segments padded by
 the ball radius (0.15) into boxes; a move that would enter a box stops at its
-face and the rest of the move slides along the face; the position is then
-clipped to the arena [-4, 4]^2. Observation and classifier input: (x, y).
+face and the rest of the move slides along the face. The arena [-4, 4]^2 is
+bounded the same way (by boxes outside it), which clips the position to the
+arena without letting a move pass round a wall end that pokes out of the
+arena. Observation and classifier input: (x, y).
 
 `distance` in the metrics is the geodesic (shortest collision-free path)
 distance to the goal, exact for box obstacles: the shortest path bends only at
@@ -22,7 +24,7 @@ from envs.base import MuralEnv, State
 # move starts strictly outside every box.
 _MARGIN = 1e-5
 # Geodesic graph nodes sit this far diagonally outside the box corners.
-_CORNER_OFFSET = 1e-3
+_CORNER_OFFSET = 1e-4
 
 
 def _slab(p, d, boxes):
@@ -55,6 +57,10 @@ class PointMaze(MuralEnv):
       raise ValueError(f"Walls must be axis-aligned segments, got {walls.tolist()}.")
     self.walls = walls
     self.boxes = jnp.asarray(np.stack([walls.min(1) - radius, walls.max(1) + radius], 1))
+    a, b = float(arena), float(arena) + 1.0
+    outside = np.asarray([[[-b, -b], [-a, b]], [[a, -b], [b, b]],
+                          [[-b, -b], [b, -a]], [[-b, a], [b, b]]], np.float32)
+    self._solid = jnp.concatenate([self.boxes, jnp.asarray(outside)])  # walls + arena bounds
     self.goal = jnp.asarray(goal, jnp.float32)
     self.start = jnp.asarray(start, jnp.float32)
     self.arena = float(arena)
@@ -103,21 +109,22 @@ class PointMaze(MuralEnv):
 
   # -- dynamics and geometry ---------------------------------------------------
   def move(self, pos: jax.Array, action: jax.Array) -> jax.Array:
-    """One kinematic step: stop at the first wall face, slide, clip to the arena."""
+    """One kinematic step: stop at the first face (wall or arena bound), slide along it."""
     d = self.step_scale * jnp.clip(action, -1.0, 1.0)
+    boxes = self._solid
     # Two passes are exact: after a second contact both components are blocked.
     for _ in range(2):
-      t_in, t_out, axis = _slab(pos, d, self.boxes)
+      t_in, t_out, axis = _slab(pos, d, boxes)
       hit = (t_in < t_out) & (t_in >= 0) & (t_in <= 1)
       first = jnp.argmin(jnp.where(hit, t_in, jnp.inf))
       any_hit = hit[first]
       ax = jax.nn.one_hot(axis[first], 2, dtype=bool)
       sign = jnp.sign(d)
-      face = jnp.where(sign > 0, self.boxes[first, 0], self.boxes[first, 1]) - sign * _MARGIN
+      face = jnp.where(sign > 0, boxes[first, 0], boxes[first, 1]) - sign * _MARGIN
       contact = jnp.where(ax, face, pos + t_in[first] * d)
       pos = jnp.where(any_hit, contact, pos + d)
       d = jnp.where(any_hit, jnp.where(ax, 0.0, (1.0 - t_in[first]) * d), 0.0)
-    return jnp.clip(pos, -self.arena, self.arena)
+    return pos
 
   def _inside_wall(self, p):
     return jnp.any(jnp.all((self.boxes[:, 0] < p) & (p < self.boxes[:, 1]), -1))

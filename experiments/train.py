@@ -51,16 +51,15 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
-  from mural_jax.config_checks import check_config  # imports JAX: after flag parsing
+  from mural_jax import training  # imports JAX: after flag parsing
   try:
-    check_config(config)
+    trainer = training.Trainer(config)  # checks the config; compiles nothing
     workdir = _prepare_workdir(
         _WORKDIR.value or os.path.join("runs", f"{config.env}_{config.reward}_seed{config.seed}"))
   except ValueError as e:
     _fail(str(e))
 
   from experiments.plot import plot_learning_curves
-  from mural_jax import training
   from mural_jax.metrics import MetricsWriter, Progress
 
   with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -77,7 +76,7 @@ def main(argv):
     if not config.quiet and metrics["epoch"] % config.log_every_epochs == 0:
       print(progress.line(metrics), flush=True)
 
-  _, history = training.train(config, callback=on_epoch)
+  _, history = training.run(trainer, callback=on_epoch)
   writer.close()
   curves = plot_learning_curves({f"{config.env} {config.reward}": history},
                                 os.path.join(workdir, "curves.png"))

@@ -41,7 +41,7 @@ class Trainer:
   def __init__(self, config):
     check_config(config)
     self.config = config
-    self.env = envs.make(config.env)
+    self.env = envs.make(config.env, **config.env_kwargs)
     self.episode_length = config.episode_length or self.env.episode_length
     self.train_env = envs.wrap_for_training(self.env, config.num_envs, self.episode_length)
     self.sac = SAC(obs_size=self.env.observation_size, action_size=self.env.action_size,
@@ -145,8 +145,13 @@ def train(config, key: Optional[jax.Array] = None,
   Returns the final `TrainState` and the list of per-epoch metrics (floats).
   `callback(metrics, state)`, if given, runs on the host after every epoch.
   """
-  trainer = Trainer(config)
-  ts = trainer.init(jax.random.key(config.seed) if key is None else key)
+  return run(Trainer(config), key, callback)
+
+
+def run(trainer: Trainer, key: Optional[jax.Array] = None,
+        callback: Optional[Callable[[dict, TrainState], None]] = None):
+  """`train` with an already built `Trainer`."""
+  ts = trainer.init(jax.random.key(trainer.config.seed) if key is None else key)
   history = []
   for _ in range(trainer.num_epochs):
     ts, metrics = trainer.run_epoch(ts)

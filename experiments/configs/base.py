@@ -16,6 +16,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}.")
   c = ml_collections.ConfigDict()
   c.env = env
+  c.env_kwargs = ml_collections.ConfigDict()  # overrides of the environment's defaults
   c.preset = preset
   c.reward = "mle"                # sparse | l2 | mle | count | cnml | mural
   c.relabel = "batch"             # batch: recompute per SAC minibatch; collect: store at collection
