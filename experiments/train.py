@@ -19,6 +19,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     "Config file, optionally with a preset after ':' (paper | cpu).")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory; default runs/<env>_<reward>_seed<seed>.")
+_CACHE = flags.DEFINE_string(
+    "compilation_cache", os.path.expanduser("~/.cache/mural_jax/jit"),
+    "JAX persistent compilation cache directory (reused across runs); empty disables it.")
 
 
 def _fail(message: str):
@@ -51,7 +54,11 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
-  from mural_jax import training  # imports JAX: after flag parsing
+  import jax  # imported after flag parsing, so --help and flag errors are fast
+  if _CACHE.value:
+    jax.config.update("jax_compilation_cache_dir", _CACHE.value)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  from mural_jax import training
   try:
     trainer = training.Trainer(config)  # checks the config; compiles nothing
     workdir = _prepare_workdir(

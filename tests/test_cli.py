@@ -1,0 +1,48 @@
+"""The absl runner: bad input exits 2 with a clear message; a tiny run writes its outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args, timeout=300):
+  return subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config.reward=vice"], "Unknown reward 'vice'; valid choices: l2, mle"),
+    (["--config.env=maze"], "Unknown environment 'maze'; valid choices:"),
+    (["--config.total_env_steps=-5"], "total_env_steps must be a positive integer, got -5"),
+    (["--config.num_envs=abc"], "--config.num_envs=abc"),
+    (["--config=experiments/configs/zigzag_maze.py:gpu"], "valid choices: paper, cpu"),
+])
+def test_bad_input_exits_2_with_the_valid_choices(args, message):
+  result = _run(*args)
+  assert result.returncode == 2, result.stderr
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_workdir_that_is_a_file(tmp_path):
+  path = tmp_path / "file"
+  path.write_text("")
+  result = _run(f"--workdir={path}")
+  assert result.returncode == 2 and "is not a directory" in result.stderr
+
+
+def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
+  result = _run("--config.total_env_steps=1000", "--config.epoch_length=500",
+                "--config.sac.hidden=(32,32)", f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert [r["env_steps"] for r in rows] == [500, 1000]
+  assert all({"eval_success", "eval_distance"} <= set(r) for r in rows)
+  assert os.listdir(tmp_path / "tensorboard")
+  assert (tmp_path / "curves.png").stat().st_size > 1000
+  assert result.stdout.strip().splitlines()[-1].startswith("result: zigzag_maze")
