@@ -1,0 +1,101 @@
+"""Environment throughput and one-epoch wall time.
+
+  python -m experiments.bench_env --envs=zigzag_maze,spiral_maze --batch_sizes=1,256,4096
+
+For each environment and batch size: compile time and steps/s of a jitted
+`lax.scan` of `--steps` auto-resetting steps with random actions. Then (unless
+--epoch_reward is empty) the wall time of one training epoch of `--epoch_env`
+under its paper preset (1000 environment steps, 1000 SAC updates, classifier
+training, evaluation), after compilation.
+"""
+
+import json
+import time
+
+from absl import app, flags
+
+_ENVS = flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments to time.")
+_BATCHES = flags.DEFINE_list("batch_sizes", ["1", "256", "4096"], "Vectorised batch sizes.")
+_STEPS = flags.DEFINE_integer("steps", 1000, "Steps per timed rollout (per environment).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rollouts; the best is reported.")
+_EPOCH_ENV = flags.DEFINE_string("epoch_env", "zigzag_maze", "Environment of the epoch timing.")
+_EPOCH_REWARD = flags.DEFINE_string("epoch_reward", "mle", "Reward of the epoch timing; empty skips it.")
+_JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of tables.")
+
+
+def _best_time(fn, repeats):
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def bench_env(name: str, batch_size: int, steps: int, repeats: int) -> dict:
+  import jax
+  import envs
+
+  env = envs.wrap_for_training(envs.make(name), num_envs=batch_size)
+  action_size = env.action_size
+
+  def rollout(state, key):
+    def step(state, k):
+      action = jax.random.uniform(k, (batch_size, action_size), minval=-1.0, maxval=1.0)
+      return env.step(state, action), ()
+    return jax.lax.scan(step, state, jax.random.split(key, steps))[0]
+
+  state = jax.block_until_ready(jax.jit(env.reset)(jax.random.key(0)))
+  start = time.perf_counter()
+  compiled = jax.jit(rollout).lower(state, jax.random.key(1)).compile()
+  compile_s = time.perf_counter() - start
+  seconds = _best_time(lambda: jax.block_until_ready(compiled(state, jax.random.key(2))), repeats)
+  return {"env": name, "batch": batch_size, "compile_s": compile_s,
+          "steps_per_s": batch_size * steps / seconds}
+
+
+def bench_epoch(env: str, reward: str) -> dict:
+  import jax
+  from experiments.configs import base
+  from mural_jax import training
+
+  config = base.get_config(env, "paper")
+  config.reward = reward
+  config.warmup_steps = 0  # every epoch step learns, as after the first epoch
+  trainer = training.Trainer(config)
+  state = trainer.init(jax.random.key(0))
+  start = time.perf_counter()
+  state, metrics = trainer.run_epoch(state)
+  jax.block_until_ready(metrics)
+  first = time.perf_counter() - start
+  start = time.perf_counter()
+  state, metrics = trainer.run_epoch(state)
+  jax.block_until_ready(metrics)
+  return {"env": env, "reward": reward, "epoch_s": time.perf_counter() - start,
+          "first_epoch_with_compile_s": first, "env_steps": config.epoch_length,
+          "sac_updates": config.epoch_length}
+
+
+def main(argv):
+  del argv
+  import jax
+  device = f"{jax.devices()[0].platform.upper()} ({jax.devices()[0].device_kind}, " \
+           f"{len(jax.devices())} device(s))"
+  rows = [bench_env(name, int(b), _STEPS.value, _REPEATS.value)
+          for name in _ENVS.value for b in _BATCHES.value]
+  epoch = bench_epoch(_EPOCH_ENV.value, _EPOCH_REWARD.value) if _EPOCH_REWARD.value else None
+  if _JSON.value:
+    print(json.dumps({"device": device, "env_steps": rows, "epoch": epoch}))
+    return
+  print(f"device: {device}")
+  print(f"{'environment':<16}{'batch':>7}{'compile s':>11}{'steps/s':>15}")
+  for r in rows:
+    print(f"{r['env']:<16}{r['batch']:>7}{r['compile_s']:>11.2f}{r['steps_per_s']:>15,.0f}")
+  if epoch:
+    print(f"one epoch of {epoch['env']} with the {epoch['reward']} reward "
+          f"({epoch['env_steps']} env steps, {epoch['sac_updates']} SAC updates): "
+          f"{epoch['epoch_s']:.2f} s (first epoch incl. compile {epoch['first_epoch_with_compile_s']:.2f} s)")
+
+
+if __name__ == "__main__":
+  app.run(main)
