@@ -1,1 +1,23 @@
-"""mural_jax: MURAL (outcome-driven RL with meta-NML rewards) in JAX."""
+"""mural_jax: MURAL (outcome-driven RL with meta-NML rewards) in JAX.
+
+Notebook use::
+
+    import jax
+    from experiments.configs import zigzag_maze
+    from mural_jax import train
+    state, history = train(zigzag_maze.get_config("cpu"), jax.random.key(0))
+
+The pieces are pure functions usable on their own: `SAC` (init / update /
+sample_action), the replay buffer (`replay_init`, `replay_insert`,
+`replay_sample`), reward sources (`rewards.make`), `evaluate`, and the
+environments (`import envs; envs.make("zigzag_maze")`).
+"""
+
+from mural_jax import rewards
+from mural_jax.evaluation import evaluate
+from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
+from mural_jax.sac import SAC, SACState
+from mural_jax.training import Trainer, TrainState, run, train
+
+__all__ = ["train", "run", "Trainer", "TrainState", "SAC", "SACState", "ReplayState",
+           "replay_init", "replay_insert", "replay_sample", "rewards", "evaluate"]
