@@ -1,0 +1,108 @@
+"""Sawyer-style push (MJX): slide a puck to (0, 0.75) with an end effector at fixed height.
+
+Reference task: action (dx, dy), 0.02 m per unit, clipped to [-1, 1]; the hand
+starts at (0, 0.4, 0.07) and moves at height 0.05 from the first step on; the
+puck starts at x ~ U(-0.1, 0.1), y = 0.6. Observation and classifier input: hand
+xyz + puck xy. Success: puck within 0.03 of (0, 0.75). Horizon 100.
+
+Model (envs/assets/sawyer_push.xml): the end effector is a kinematic vertical
+capsule (radius 0.015); the puck (a cylinder, radius 0.03, 0.1 kg)
+slides on the table with dry friction on its planar joints, so it cannot tip
+over. One step = 5 x 0.01 s (the reference's 0.05 s control period); Newton
+solver, 4 iterations: the only contact pair is pusher-puck.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from envs.mjx_base import HandEnv, make_state
+
+
+class SawyerPush(HandEnv):
+  """Push the puck to the goal; see the module docstring."""
+
+  def __init__(self, goal=(0.0, 0.75), hand_start=(0.0, 0.4, 0.07), hand_z=0.05,
+               puck_x_range=(-0.1, 0.1), puck_y=0.6, success_radius=0.03,
+               example_radius=0.02, episode_length=100):
+    super().__init__("sawyer_push.xml", n_substeps=5, episode_length=episode_length,
+                     hand_low=(-0.25, 0.3, hand_z), hand_high=(0.25, 0.9, hand_z))
+    self.goal = jnp.asarray(goal, jnp.float32)
+    self.hand_start = jnp.asarray(hand_start, jnp.float32)
+    self.puck_x_range = tuple(float(v) for v in puck_x_range)
+    self.puck_y = float(puck_y)
+    self.success_radius = float(success_radius)
+    if not 0 <= example_radius < success_radius:
+      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    self.example_radius = float(example_radius)
+    self._puck_adr = self.joint_qpos_adr("puck_x")
+
+  @property
+  def observation_size(self) -> int:
+    return 5
+
+  @property
+  def action_size(self) -> int:
+    return 2
+
+  def reset(self, rng: jax.Array):
+    x = jax.random.uniform(rng, (), minval=self.puck_x_range[0], maxval=self.puck_x_range[1])
+    qpos = jnp.asarray(self.mj_model.qpos0).at[self._puck_adr:self._puck_adr + 2].set(
+        jnp.stack([x, self.puck_y]))
+    data = self.pipeline_init(self.with_hand(qpos, self.hand_start))
+    obs = self._obs(data)
+    return make_state(data, obs, self._metrics(obs))
+
+  def step(self, state, action):
+    # The workspace box is flat at the working height: z is set from step one.
+    data = self.move_hand(state.pipeline_state, jnp.concatenate([action[:2], jnp.zeros(1)]))
+    obs = self._obs(data)
+    metrics = self._metrics(obs)
+    return state.replace(pipeline_state=data, obs=obs, reward=metrics["success"],
+                         metrics=metrics)
+
+  def _obs(self, data):
+    return jnp.concatenate([self.hand_pos(data), data.qpos[self._puck_adr:self._puck_adr + 2]])
+
+  def _metrics(self, obs):
+    return {"success": self.is_success(obs).astype(jnp.float32),
+            "distance": jnp.linalg.norm(obs[..., 3:5] - self.goal, axis=-1)}
+
+  def classifier_input(self, obs):
+    return obs
+
+  def is_success(self, x):
+    return jnp.linalg.norm(x[..., 3:5] - self.goal, axis=-1) <= self.success_radius
+
+  def success_examples(self, rng, n=150):
+    """The puck resting within `example_radius` of the goal, the hand near the
+    reference's goal hand position (0, 0.6) at its working height: resting
+    states, so no settling is needed and every example passes `is_success`."""
+    k_r, k_a, k_h = jax.random.split(rng, 3)
+    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
+    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
+    puck = self.goal + r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+    hand_xy = jnp.array([0.0, 0.6]) + jax.random.uniform(k_h, (n, 2), minval=-0.02, maxval=0.02)
+    hand_z = jnp.full((n, 1), self.hand_low[2])
+    return jnp.concatenate([hand_xy, hand_z, puck], -1)
+
+  def scripted_action(self, obs):
+    """A controller that solves the task: get behind the puck on its line to the
+    goal, then push along that line until the puck reaches the goal."""
+    hand, puck = obs[..., :2], obs[..., 3:5]
+    to_goal = self.goal - puck
+    dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
+    direction = to_goal / jnp.maximum(dist, 1e-6)
+    rel = hand - puck
+    along = jnp.sum(rel * direction, -1, keepdims=True)
+    across = jnp.linalg.norm(rel - along * direction, axis=-1, keepdims=True)
+    behind = (across < 0.01) & (along < -0.03)
+    # Pushing aims into the puck by at most the remaining distance.
+    push = puck + (jnp.minimum(dist, 0.015) - 0.045) * direction
+    target = jnp.where(behind, push, puck - 0.06 * direction)
+    target = jnp.where(dist < 0.01, hand, target)  # there: hold still
+    return jnp.clip((target - hand) / self.action_scale, -1.0, 1.0)
+
+
+def sawyer_push(**overrides) -> SawyerPush:
+  """The reference's Sawyer push task."""
+  return SawyerPush(**overrides)
