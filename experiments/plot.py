@@ -1,24 +1,50 @@
-"""Learning curves from `metrics.jsonl` files: `python -m experiments.plot RUN_DIR... --out=F`."""
+"""Learning curves and evaluation trajectories of runs.
 
+  python -m experiments.plot RUN_DIR... --out=curves.png --trajectories=paths.png
+
+Curves: one line per run (its label is the directory name), the mean over the
+run's seeds with a band from the lowest to the highest seed. Trajectories: the
+latest evaluation episodes of the first run, over the walls of its maze.
+"""
+
+import collections
+import json
 import os
 
 from absl import app, flags
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mural_jax.metrics import read_jsonl  # noqa: E402
+from mural_jax.metrics import TRAJECTORIES, read_jsonl  # noqa: E402
 
 CURVES = (("eval_success", "eval success rate"), ("eval_distance", "eval distance to goal"))
 
 
+def _over_seeds(rows: list[dict], key: str):
+  """Environment steps, and the mean, min and max over seeds at each."""
+  by_step = collections.defaultdict(list)
+  for r in rows:
+    by_step[r["env_steps"]].append(r[key])
+  steps = sorted(by_step)
+  values = [np.asarray(by_step[s]) for s in steps]
+  return (np.asarray(steps), np.asarray([v.mean() for v in values]),
+          np.asarray([v.min() for v in values]), np.asarray([v.max() for v in values]))
+
+
 def plot_learning_curves(runs: dict, path: str) -> str:
-  """`runs`: label -> list of metric rows. Writes a PNG with one panel per curve."""
+  """`runs`: label -> metric rows (one per epoch and seed). Writes a PNG with one
+  panel per curve."""
   fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 3.6))
   for ax, (key, title) in zip(axes, CURVES):
     for label, rows in runs.items():
-      ax.plot([r["env_steps"] for r in rows], [r[key] for r in rows], label=label)
+      steps, mean, low, high = _over_seeds(rows, key)
+      num_seeds = len({r.get("seed", 0) for r in rows})
+      line, = ax.plot(steps, mean, label=label + (f" ({num_seeds} seeds)" if num_seeds > 1 else ""))
+      if num_seeds > 1:
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set(title=title, xlabel="environment steps")
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=8)
@@ -28,7 +54,43 @@ def plot_learning_curves(runs: dict, path: str) -> str:
   return path
 
 
-_OUT = flags.DEFINE_string("out", "curves.png", "Output PNG.")
+def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
+  """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
+  and arena if it has them (the point mazes). Writes a PNG."""
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  for wall in getattr(env, "walls", ()):
+    ax.plot(wall[:, 0], wall[:, 1], color="black", linewidth=3, solid_capstyle="round")
+  if hasattr(env, "arena"):
+    a = env.arena
+    ax.plot([-a, a, a, -a, -a], [-a, -a, a, a, -a], color="black", linewidth=1)
+  if hasattr(env, "goal"):
+    ax.plot(*np.asarray(env.goal)[:2], "*", color="gold", markersize=14, markeredgecolor="k")
+  paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
+  for i, p in enumerate(paths):
+    ax.plot(p[:, 0], p[:, 1], color=plt.cm.viridis(i / max(len(paths) - 1, 1)), alpha=0.8)
+    ax.plot(p[0, 0], p[0, 1], "o", color="tab:green", markersize=4)
+    ax.plot(p[-1, 0], p[-1, 1], "x", color="tab:red", markersize=5)
+  ax.set(aspect="equal", title=title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def plot_run_trajectories(workdir: str, path: str) -> str:
+  """`plot_trajectories` of the latest evaluation saved in `workdir`."""
+  import envs  # imported here: learning curves need no environment
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = json.load(f)
+  saved = np.load(os.path.join(workdir, TRAJECTORIES))
+  env = envs.make(config["env"], **config.get("env_kwargs", {}))
+  title = f"{config['env']}, {config['reward']}: epoch {int(saved['epoch'])}"
+  return plot_trajectories(saved["trajectories"], path, env, title)
+
+
+_OUT = flags.DEFINE_string("out", "curves.png", "Output PNG of the learning curves.")
+_TRAJECTORIES = flags.DEFINE_string(
+    "trajectories", None, "Output PNG of the first run's latest evaluation episodes.")
 
 
 def main(argv):
@@ -37,6 +99,8 @@ def main(argv):
   if not runs:
     raise app.UsageError("Give at least one run directory containing metrics.jsonl.")
   print(plot_learning_curves(runs, _OUT.value))
+  if _TRAJECTORIES.value:
+    print(plot_run_trajectories(argv[1], _TRAJECTORIES.value))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""Runs one MURAL experiment.
+"""Runs one MURAL experiment (one or several seeds), resuming from its workdir.
 
   python -m experiments.train --config=experiments/configs/zigzag_maze.py:cpu \
       --config.reward=mle --workdir=runs/zigzag
 
 Every config field can be overridden as --config.<field>=<value> (see --helpfull).
-Writes metrics.jsonl, TensorBoard events and curves.png to the workdir. Bad input
-exits with status 2 before anything is compiled.
+Writes metrics.jsonl, TensorBoard events, checkpoints/, curves.png and
+trajectories.png to the workdir. Re-running the same command on a workdir with
+checkpoints resumes from the latest one, exactly. Bad input (including a
+checkpoint of another config, or a damaged one) exits with status 2 before
+anything is compiled; divergence (NaN/inf) and checkpoint write failures exit 1;
+Ctrl-C or SIGTERM save a checkpoint after the current epoch and exit 130 / 143.
 """
 
 import os
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -22,14 +27,22 @@ _WORKDIR = flags.DEFINE_string(
 _CACHE = flags.DEFINE_string(
     "compilation_cache", os.path.expanduser("~/.cache/mural_jax/jit"),
     "JAX persistent compilation cache directory (reused across runs); empty disables it.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False,
+    "Multi-host run: call jax.distributed.initialize() before anything else. On TPU pods "
+    "and SLURM the flags below are detected; elsewhere give all three.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0, reachable from every process.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (hosts).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
 
 
-def _fail(message: str):
+def _fail(message: str, status: int = 2):
   lines = [line for line in message.splitlines() if line.strip()]
   if "Traceback" in message:  # config-file errors embed a traceback: keep its conclusion
     lines = [lines[0], lines[-1]]
   print("error: " + "\n  ".join(lines), file=sys.stderr)
-  sys.exit(2)
+  sys.exit(status)
 
 
 def _parse_flags(argv):
@@ -48,6 +61,26 @@ def _prepare_workdir(path: str) -> str:
   return path
 
 
+class _StopRequest:
+  """Turns the first SIGINT / SIGTERM into a request to checkpoint and stop after the
+  current epoch; a second one stops at once."""
+
+  def __init__(self):
+    self.signum = None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(signum, self._handle)
+
+  def _handle(self, signum, frame):
+    self.signum = signum
+    signal.signal(signum, signal.SIG_DFL)
+    print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this epoch, then "
+          "stopping (again to abort without saving).", file=sys.stderr, flush=True)
+
+
+class _Stopped(Exception):
+  pass
+
+
 def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -55,44 +88,89 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   import jax  # imported after flag parsing, so --help and flag errors are fast
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  import numpy as np
   from mural_jax import training
+  from mural_jax.checkpoints import Checkpointer, CheckpointError
   try:
     trainer = training.Trainer(config)  # checks the config; compiles nothing
     workdir = _prepare_workdir(
         _WORKDIR.value or os.path.join("runs", f"{config.env}_{config.reward}_seed{config.seed}"))
   except ValueError as e:
     _fail(str(e))
+  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
+  start = checkpointer.latest_epoch()
+  try:
+    state = None if start is None else checkpointer.restore(trainer.abstract_state)
+  except CheckpointError as e:
+    checkpointer.close()
+    _fail(str(e))
 
-  from experiments.plot import plot_learning_curves
-  from mural_jax.metrics import MetricsWriter, Progress
+  from experiments.plot import plot_learning_curves, plot_run_trajectories
+  from mural_jax.metrics import TRAJECTORIES, MetricsWriter, Progress, read_jsonl
 
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  writer = MetricsWriter(workdir)
-  progress = Progress(config.total_env_steps)
-  logging.info("env=%s reward=%s seed=%d workdir=%s", config.env, config.reward, config.seed,
-               workdir)
-  print(f"{config.env} | reward {config.reward} | seed {config.seed} | compiling the epoch...",
-        flush=True)
+  lead = jax.process_index() == 0  # one process writes metrics, plots and progress
+  seeds = ", ".join(map(str, trainer.seeds))
+  logging.info("env=%s reward=%s seeds=%s workdir=%s start_epoch=%s", config.env, config.reward,
+               seeds, workdir, start)
+  start_steps = (start or 0) * config.epoch_length
+  progress = Progress(config.total_env_steps, start_steps)
+  writer = None
+  if lead:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+    writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
+    resume = f"resuming after epoch {start}" if start else "starting"
+    print(f"{config.env} | reward {config.reward} | seed {seeds} | {resume}; compiling the "
+          "epoch...", flush=True)
+  stop = _StopRequest()
 
   def on_epoch(metrics, state):
-    writer.write(metrics)
-    if not config.quiet and metrics["epoch"] % config.log_every_epochs == 0:
-      print(progress.line(metrics), flush=True)
+    epoch = int(np.max(metrics["epoch"]))
+    if lead:
+      rows = writer.write(metrics)
+      if not config.quiet and epoch % config.log_every_epochs == 0:
+        print(progress.line(rows), flush=True)
+    if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs
+        or stop.signum is not None):
+      checkpointer.save(state, epoch)
+    if stop.signum is not None:
+      raise _Stopped(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}; "
+                     f"checkpoint saved in {checkpointer.directory}. Run the same command "
+                     "to resume.")
 
-  _, history = training.run(trainer, callback=on_epoch)
-  writer.close()
-  curves = plot_learning_curves({f"{config.env} {config.reward}": history},
+  try:
+    training.run(trainer, callback=on_epoch, state=state)
+  except training.Diverged as e:
+    _fail(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is in "
+          f"{checkpointer.directory}.", status=1)
+  except CheckpointError as e:
+    _fail(str(e), status=1)
+  except _Stopped as e:
+    print(e, file=sys.stderr, flush=True)
+    sys.exit(128 + stop.signum)
+  finally:
+    if writer is not None:
+      writer.close()
+    checkpointer.close()
+  if not lead:
+    return
+  rows = read_jsonl(writer.path)
+  curves = plot_learning_curves({f"{config.env} {config.reward}": rows},
                                 os.path.join(workdir, "curves.png"))
-  last = history[-1]
-  print(f"result: {config.env} with the {config.reward} reward, seed {config.seed}: "
-        f"eval success {last['eval_success']:.2f}, distance to goal "
-        f"{last['eval_distance']:.2f} after {last['env_steps']:,d} steps in "
-        f"{progress.elapsed()}; outputs in {workdir} ({os.path.basename(writer.path)}, "
-        f"tensorboard/, {os.path.basename(curves)})")
+  outputs = [os.path.basename(writer.path), "tensorboard/", "checkpoints/",
+             os.path.basename(curves)]
+  if os.path.exists(os.path.join(workdir, TRAJECTORIES)):
+    outputs.append(os.path.basename(
+        plot_run_trajectories(workdir, os.path.join(workdir, "trajectories.png"))))
+  last = [r for r in rows if r["epoch"] == rows[-1]["epoch"]]
+  print(f"result: {config.env} with the {config.reward} reward, seed {seeds}: "
+        f"{progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
+        f"{progress.elapsed()}; outputs in {workdir} ({', '.join(outputs)})")
 
 
 if __name__ == "__main__":

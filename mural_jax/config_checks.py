@@ -47,7 +47,8 @@ def check_config(config) -> None:
            f"{', '.join(rewards.RELABEL_MODES)}.")
   for path in ("total_env_steps", "epoch_length", "num_envs", "eval_episodes",
                "replay_capacity", "num_success_examples", "sac.batch_size",
-               "classifier.batch_size", "classifier.steps_per_epoch"):
+               "classifier.batch_size", "classifier.steps_per_epoch", "num_seeds", "mesh.seeds",
+               "mesh.data", "checkpoint_every", "keep_checkpoints", "log_every_epochs"):
     _positive_int(config, path)
   for path in ("sac.actor_lr", "sac.critic_lr", "sac.alpha_lr", "sac.init_alpha",
                "sac.updates_per_step", "classifier.lr"):
@@ -78,3 +79,10 @@ def check_config(config) -> None:
   _require(config.classifier.weight_decay >= 0 and config.classifier.mixup_alpha >= 0,
            "classifier.weight_decay and classifier.mixup_alpha must be >= 0, got "
            f"{config.classifier.weight_decay!r} and {config.classifier.mixup_alpha!r}.")
+  _require(config.num_seeds % config.mesh.seeds == 0,
+           f"num_seeds ({config.num_seeds}) must be a multiple of mesh.seeds "
+           f"({config.mesh.seeds}), the devices that split the seeds.")
+  for path in ("num_envs", "sac.batch_size"):
+    _require(_get(config, path) % config.mesh.data == 0,
+             f"{path} ({_get(config, path)}) must be a multiple of mesh.data "
+             f"({config.mesh.data}), the devices that split one seed's batch.")

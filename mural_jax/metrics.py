@@ -1,4 +1,6 @@
-"""Per-epoch metrics: JSON lines, TensorBoard events and a one-line progress display."""
+"""Per-epoch metrics: JSON lines, TensorBoard events, evaluation trajectories and a
+one-line progress display. Multi-seed metrics (leading seed axis) become one row
+per seed; TensorBoard gets the mean over seeds and each seed's curve."""
 
 import json
 import os
@@ -7,6 +9,7 @@ import time
 import numpy as np
 
 SCALAR_TYPES = (int, float)
+TRAJECTORIES = "eval_trajectories.npz"
 
 
 def scalars(metrics: dict) -> dict:
@@ -14,22 +17,68 @@ def scalars(metrics: dict) -> dict:
   return {k: v for k, v in metrics.items() if isinstance(v, SCALAR_TYPES)}
 
 
+def seed_rows(metrics: dict, seeds) -> list[dict]:
+  """One row of scalars per seed, each with its `seed`; `metrics` values are
+  scalars (one seed) or arrays with a leading seed axis."""
+  if len(seeds) == 1:
+    return [{**scalars(metrics), "seed": int(seeds[0])}]
+  per_seed = {k: v for k, v in metrics.items() if np.ndim(v) == 1}
+  return [{**{k: v[i].item() for k, v in per_seed.items()}, "seed": int(s)}
+          for i, s in enumerate(seeds)]
+
+
+def _keep_epochs(path: str, last_epoch: int) -> None:
+  """Rewrites `path` with the complete rows of epochs <= last_epoch (a resume drops
+  the rows written after its checkpoint, and a row cut short by a crash)."""
+  if not os.path.exists(path):
+    return
+  kept = []
+  with open(path) as f:
+    for line in f:
+      try:
+        if json.loads(line)["epoch"] <= last_epoch:
+          kept.append(line if line.endswith("\n") else line + "\n")
+      except (ValueError, KeyError):
+        continue
+  with open(path + ".tmp", "w") as f:
+    f.writelines(kept)
+  os.replace(path + ".tmp", path)
+
+
 class MetricsWriter:
-  """Appends every epoch's scalars to `metrics.jsonl` and TensorBoard in `workdir`."""
+  """Writes every epoch's metrics to `workdir`: `metrics.jsonl`, TensorBoard, and the
+  latest evaluation trajectories. Resuming after `start_epoch` epochs first drops
+  what was written after them."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, seeds, start_epoch: int = 0, start_env_steps: int = 0):
     from tensorboardX import SummaryWriter  # imported here: only runs with a workdir need it
+    self.workdir = workdir
+    self.seeds = list(seeds)
     self.path = os.path.join(workdir, "metrics.jsonl")
+    _keep_epochs(self.path, start_epoch)
     self._file = open(self.path, "a")
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                             purge_step=start_env_steps + 1 if start_epoch else None)
 
-  def write(self, metrics: dict) -> None:
-    row = scalars(metrics)
-    self._file.write(json.dumps(row) + "\n")
+  def write(self, metrics: dict) -> list[dict]:
+    """Writes one epoch; returns its rows (one per seed)."""
+    rows = seed_rows(metrics, self.seeds)
+    self._file.writelines(json.dumps(row) + "\n" for row in rows)
     self._file.flush()
-    for name, value in row.items():
-      if name != "env_steps":
-        self._tb.add_scalar(name, value, global_step=row["env_steps"])
+    step = rows[0]["env_steps"]
+    for name in rows[0]:
+      if name in ("env_steps", "seed"):
+        continue
+      self._tb.add_scalar(name, np.mean([r[name] for r in rows]), global_step=step)
+      if len(rows) > 1:
+        for r in rows:
+          self._tb.add_scalar(f"seed_{r['seed']}/{name}", r[name], global_step=step)
+    if "eval_trajectories" in metrics:
+      tmp = os.path.join(self.workdir, "tmp_" + TRAJECTORIES)
+      np.savez(tmp, trajectories=metrics["eval_trajectories"], seeds=self.seeds,
+               epoch=rows[0]["epoch"])
+      os.replace(tmp, os.path.join(self.workdir, TRAJECTORIES))
+    return rows
 
   def close(self) -> None:
     self._file.close()
@@ -46,23 +95,36 @@ def _clock(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _summary(rows: list[dict], name: str, digits: int = 2) -> str:
+  """`mean` of one seed, `mean ± std` over several."""
+  values = [r[name] for r in rows]
+  spread = f" ± {np.std(values):.{digits}f}" if len(values) > 1 else ""
+  return f"{np.mean(values):.{digits}f}{spread}"
+
+
 class Progress:
   """Formats `steps, steps/s, ETA, eval success and distance` lines for a run."""
 
-  def __init__(self, total_env_steps: int):
+  def __init__(self, total_env_steps: int, start_env_steps: int = 0):
     self.total = total_env_steps
     self.start = time.perf_counter()
-    self._last = (self.start, 0)
+    self._last = (self.start, start_env_steps)
 
-  def line(self, metrics: dict) -> str:
-    now, steps = time.perf_counter(), metrics["env_steps"]
+  def line(self, rows: list[dict]) -> str:
+    """`rows`: one epoch's rows, one per seed."""
+    now, steps = time.perf_counter(), rows[0]["env_steps"]
     rate = (steps - self._last[1]) / max(now - self._last[0], 1e-9)
     self._last = (now, steps)
     eta = (self.total - steps) / rate if rate > 0 else float("nan")
     return (f"steps {steps:>9,d}/{self.total:,d} | {rate:8,.0f} steps/s | "
             f"eta {_clock(eta) if np.isfinite(eta) else '?'} | "
-            f"eval success {metrics['eval_success']:.2f} | "
-            f"distance {metrics['eval_distance']:.2f}")
+            f"eval success {_summary(rows, 'eval_success')} | "
+            f"distance {_summary(rows, 'eval_distance')}")
+
+  def summary(self, rows: list[dict]) -> str:
+    """Final eval success and distance (mean ± std over seeds)."""
+    return (f"eval success {_summary(rows, 'eval_success')}, distance to goal "
+            f"{_summary(rows, 'eval_distance')}")
 
   def elapsed(self) -> str:
     return _clock(time.perf_counter() - self.start)

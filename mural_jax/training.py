@@ -5,6 +5,11 @@ environment steps: act in `num_envs` environments, insert the transitions,
 then `updates_per_step * num_envs` SAC updates on minibatches relabelled by the
 reward source. After the scan the reward source trains on success examples
 and replay states, and the deterministic policy is evaluated.
+
+With `num_seeds` > 1 the whole training is vmapped over seeds (every leaf of
+the state gains a leading seed axis). The `mesh` config places seeds and one
+seed's environments and minibatches on devices (see `parallel`). After every
+epoch the host checks losses and parameters and raises `Diverged` on NaN/inf.
 """
 
 import math
@@ -12,14 +17,16 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 import envs
-from mural_jax import rewards
+from mural_jax import parallel, rewards
 from mural_jax.config_checks import check_config
 from mural_jax.evaluation import evaluate
 from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
 from mural_jax.sac import SAC, SACState
+from mural_jax.trees import named_leaves
 
 
 @struct.dataclass
@@ -33,6 +40,10 @@ class TrainState:
   key: jax.Array
   env_steps: jax.Array   # int32, summed over environments
   epoch: jax.Array       # int32, completed epochs
+
+
+class Diverged(FloatingPointError):
+  """A loss or parameter became NaN or inf; the message names them and the epoch."""
 
 
 class Trainer:
@@ -55,8 +66,37 @@ class Trainer:
     self.updates_per_step = round(config.sac.updates_per_step * config.num_envs)
     self.num_epochs = math.ceil(config.total_env_steps / config.epoch_length)
     self.trace_count = 0  # times `_epoch` was traced; a retrace is a bug
-    self.init = jax.jit(self._init)  # jitted: also gives every leaf its own donatable buffer
-    self.run_epoch = jax.jit(self._epoch, donate_argnums=0)
+
+    self.num_seeds = config.num_seeds
+    self.batched = config.num_seeds > 1  # a leading seed axis on every state leaf
+    self.seeds = config.seed + np.arange(config.num_seeds)
+    self.mesh = parallel.make_mesh(config.mesh.seeds, config.mesh.data)
+    init = jax.vmap(self._init) if self.batched else self._init
+    epoch = (jax.vmap(self._epoch, spmd_axis_name=parallel.SEEDS) if self.batched
+             else self._epoch)
+    abstract = jax.eval_shape(init, self.keys())
+    self.shardings = parallel.state_shardings(abstract, self.mesh, self.batched)
+    #: Shapes, dtypes and shardings of the state, without computing it (restore target).
+    self.abstract_state = jax.tree.map(
+        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        abstract, self.shardings)
+    replicated = parallel.replicated(self.mesh)
+    # init is jitted: this also gives every leaf its own donatable buffer.
+    self.init = jax.jit(init, out_shardings=self.shardings)
+    self.run_epoch = jax.jit(epoch, out_shardings=(self.shardings, replicated),
+                             donate_argnums=0)
+    self._finite = jax.jit(self._finite_leaves, out_shardings=replicated)
+
+  def keys(self, key: Optional[jax.Array] = None) -> jax.Array:
+    """The PRNG key of each seed: by default `key(config.seed + i)` for seed i.
+
+    A given `key` is used as is, or split into `num_seeds` keys if it is one key
+    and the job has several seeds.
+    """
+    if key is None:
+      return (jax.vmap(jax.random.key)(jnp.asarray(self.seeds)) if self.batched
+              else jax.random.key(self.config.seed))
+    return jax.random.split(key, self.num_seeds) if self.batched and key.ndim == 0 else key
 
   # -- state ---------------------------------------------------------------------------
   def _init(self, key: jax.Array) -> TrainState:
@@ -83,6 +123,7 @@ class Trainer:
     def update(sac_state, k):
       k_sample, k_rew, k_upd = jax.random.split(k, 3)
       batch = replay_sample(ts.replay, k_sample, self.config.sac.batch_size)
+      batch = parallel.constrain(batch, self.mesh, parallel.DATA)  # (B, ...) over 'data'
       batch = self._relabel(ts.reward, batch, k_rew)
       sac_state, metrics = self.sac.update(sac_state, batch, k_upd)
       return sac_state, {**metrics, "batch_reward": batch["reward"].mean()}
@@ -103,7 +144,8 @@ class Trainer:
               else jnp.zeros(next_x.shape[0]))
     transition = {"obs": obs, "action": action, "next_obs": next_obs, "next_x": next_x,
                   "reward": reward, "discount": 1.0 - terminal}
-    ts = ts.replace(replay=replay_insert(ts.replay, transition), env_state=env_state, key=key,
+    ts = ts.replace(replay=parallel.constrain(replay_insert(ts.replay, transition), self.mesh),
+                    env_state=parallel.constrain(env_state, self.mesh, parallel.DATA), key=key,
                     env_steps=ts.env_steps + self.config.num_envs)
 
     learning = ts.env_steps >= self.config.warmup_steps
@@ -137,25 +179,54 @@ class Trainer:
     metrics.update(env_steps=ts.env_steps, epoch=ts.epoch)
     return ts, metrics
 
+  # -- divergence ---------------------------------------------------------------------------
+  def _finite_leaves(self, ts: TrainState):
+    """Whether every entry of each SAC and reward-source leaf is finite: (S,) or ()."""
+    def finite(x):
+      seed_axes = x.shape[:int(self.batched)]
+      if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.ones(seed_axes, bool)
+      return jnp.isfinite(x).reshape(seed_axes + (-1,)).all(-1)
+    return jax.tree.map(finite, {"sac": ts.sac, "reward": ts.reward})
+
+  def check_finite(self, ts: TrainState, metrics: dict) -> None:
+    """Raises `Diverged` naming every non-finite parameter and loss (and its seeds)."""
+    finite = {**{k: np.isfinite(v) for k, v in metrics.items() if not k.startswith("eval_")},
+              **named_leaves(jax.device_get(self._finite(ts)))}
+    bad = [name + (f" (seed {', '.join(map(str, self.seeds[~ok]))})" if self.batched else "")
+           for name, ok in finite.items() if not np.all(ok)]
+    if bad:
+      more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
+      raise Diverged(f"Training diverged in epoch {int(np.max(metrics['epoch']))}: NaN or inf "
+                     f"in {', '.join(bad[:8])}{more}.")
+
 
 def train(config, key: Optional[jax.Array] = None,
           callback: Optional[Callable[[dict, TrainState], None]] = None):
   """Trains `config` from `key` (default: `config.seed`).
 
-  Returns the final `TrainState` and the list of per-epoch metrics (floats).
+  Returns the final `TrainState` and the list of per-epoch metrics (floats;
+  arrays over seeds if `config.num_seeds` > 1).
   `callback(metrics, state)`, if given, runs on the host after every epoch.
   """
   return run(Trainer(config), key, callback)
 
 
 def run(trainer: Trainer, key: Optional[jax.Array] = None,
-        callback: Optional[Callable[[dict, TrainState], None]] = None):
-  """`train` with an already built `Trainer`."""
-  ts = trainer.init(jax.random.key(trainer.config.seed) if key is None else key)
+        callback: Optional[Callable[[dict, TrainState], None]] = None,
+        state: Optional[TrainState] = None):
+  """`train` with an already built `Trainer`; continues `state` (a restored
+  checkpoint) if given. With several seeds, metrics have a leading seed axis.
+
+  Raises `Diverged` after the first epoch with NaN or inf, before `callback`
+  sees that epoch.
+  """
+  ts = trainer.init(trainer.keys(key)) if state is None else state
   history = []
-  for _ in range(trainer.num_epochs):
+  for _ in range(int(parallel.to_host(ts.epoch).max()), trainer.num_epochs):
     ts, metrics = trainer.run_epoch(ts)
     metrics = to_host(metrics)
+    trainer.check_finite(ts, metrics)
     history.append(metrics)
     if callback is not None:
       callback(metrics, ts)
@@ -163,6 +234,6 @@ def run(trainer: Trainer, key: Optional[jax.Array] = None,
 
 
 def to_host(metrics: dict) -> dict:
-  """Scalars to Python numbers; arrays (trajectories) stay NumPy arrays."""
+  """Scalars to Python numbers; arrays (per-seed values, trajectories) stay NumPy arrays."""
   metrics = jax.device_get(metrics)
   return {k: (v.item() if getattr(v, "ndim", 1) == 0 else v) for k, v in metrics.items()}

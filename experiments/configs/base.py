@@ -1,13 +1,13 @@
 """Every config field of a mural_jax run, with the reference's (paper) defaults.
 
 Per-environment files call `get_config(env, preset)` and override what differs.
-Presets: "paper" (the public code's settings) and "cpu" (a budget that finishes
-in minutes on two CPU cores).
+Presets: "paper" (the public code's settings), "cpu" (a budget that finishes
+in minutes on two CPU cores) and "tiny" (seconds: smoke runs and tests).
 """
 
 import ml_collections
 
-PRESETS = ("paper", "cpu")
+PRESETS = ("paper", "cpu", "tiny")
 
 
 def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
@@ -57,8 +57,18 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.meta_nml.kernel_threshold = 0.5
   c.meta_nml.query_weight = 1.0
 
+  # Seeds and devices: num_seeds independent runs (seeds seed, seed+1, ...) in one job;
+  # mesh.seeds devices split the seeds, mesh.data devices split one seed's
+  # environments and minibatches (mesh.seeds * mesh.data devices in all).
+  c.num_seeds = 1
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.seeds = 1
+  c.mesh.data = 1
+
+  c.checkpoint_every = 10         # epochs between checkpoints (and one at exit)
+  c.keep_checkpoints = 3          # the latest K checkpoints are kept
   c.log_every_epochs = 1
-  c.quiet = False
+  c.quiet = False                 # no progress lines (batch jobs)
 
   if preset == "cpu":
     c.total_env_steps = 20_000
@@ -69,4 +79,18 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.eval_episodes = 8
     c.sac.updates_per_step = 0.25
     c.meta_nml.hidden = (256, 256)
+  if preset == "tiny":
+    c.total_env_steps = 400
+    c.epoch_length = 100
+    c.num_envs = 2
+    c.warmup_steps = 100
+    c.replay_capacity = 1000
+    c.eval_episodes = 2
+    c.sac.hidden = (16, 16)
+    c.sac.batch_size = 16
+    c.sac.updates_per_step = 0.5
+    c.classifier.hidden = (16, 16)
+    c.classifier.batch_size = 16
+    c.meta_nml.hidden = (16, 16)
+    c.checkpoint_every = 1
   return c
