@@ -11,6 +11,8 @@ from envs.base import AutoResetWrapper, MuralEnv, State, wrap_for_training
 _REGISTRY = {
     "zigzag_maze": "envs.point_maze:zigzag_maze",
     "spiral_maze": "envs.point_maze:spiral_maze",
+    "sawyer_push": "envs.sawyer_push:sawyer_push",
+    "sawyer_pick": "envs.sawyer_pick:sawyer_pick",
 }
 
 

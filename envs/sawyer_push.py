@@ -94,13 +94,19 @@ class SawyerPush(HandEnv):
     direction = to_goal / jnp.maximum(dist, 1e-6)
     rel = hand - puck
     along = jnp.sum(rel * direction, -1, keepdims=True)
-    across = jnp.linalg.norm(rel - along * direction, axis=-1, keepdims=True)
+    side = rel - along * direction
+    across = jnp.linalg.norm(side, axis=-1, keepdims=True)
     behind = (across < 0.01) & (along < -0.03)
     # Pushing aims into the puck by at most the remaining distance.
     push = puck + (jnp.minimum(dist, 0.015) - 0.045) * direction
-    target = jnp.where(behind, push, puck - 0.06 * direction)
+    # Getting behind: from in front of the puck, go round it on the hand's side.
+    perp = side / jnp.maximum(across, 1e-6)
+    around = jnp.where(along > -0.03, 0.07 * perp, 0.0)
+    target = jnp.where(behind, push, puck - 0.06 * direction + around)
     target = jnp.where(dist < 0.01, hand, target)  # there: hold still
-    return jnp.clip((target - hand) / self.action_scale, -1.0, 1.0)
+    # Slow near the goal, so the puck does not slide past it.
+    speed = jnp.clip(dist / 0.05, 0.3, 1.0)
+    return jnp.clip((target - hand) / self.action_scale, -speed, speed)
 
 
 def sawyer_push(**overrides) -> SawyerPush:

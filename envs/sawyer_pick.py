@@ -1,0 +1,133 @@
+"""Sawyer-style pick and place (MJX): lift an object to (0, 0.6, 0.20).
+
+Reference task: action (dx, dy, dz, grip); the hand moves 0.02 m per unit
+action, clipped to [-1, 1]; grip +1 closes the gripper, -1 opens it (it sets
+both pads' position targets). Observation and classifier input: gripper opening
+(m, between the pads) + hand xyz + object xyz. The object starts on the table
+near (0, 0.6) (x, y jittered by U(-0.02, 0.02)); success: object within 0.03 of
+(0, 0.6, 0.20). Horizon 100.
+
+Model (envs/assets/sawyer_pick.xml): the hand is kinematic (its position is
+the point between the finger rods); each rod is a capsule on a slide joint
+driven by a position servo; the object is a free capsule lying along y (radius
+0.02, 0.1 kg) on a plane. Closed rods stop 2 cm apart, so an object grasped
+below its axis rests on them. One step = 5 x 0.01 s (the reference's 0.05 s control period);
+Newton solver, 4 iterations, pyramidal cones; contacts only object-table
+and object-rods.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from envs.mjx_base import HandEnv, make_state
+
+
+class SawyerPick(HandEnv):
+  """Grasp the object and lift it to the goal; see the module docstring."""
+
+  def __init__(self, goal=(0.0, 0.6, 0.2), hand_start=(0.0, 0.5, 0.12),
+               object_xy=(0.0, 0.6), object_jitter=0.02, success_radius=0.03,
+               example_radius=0.02, episode_length=100):
+    super().__init__("sawyer_pick.xml", n_substeps=5, episode_length=episode_length,
+                     hand_low=(-0.2, 0.4, 0.005), hand_high=(0.2, 0.8, 0.3))
+    self.goal = jnp.asarray(goal, jnp.float32)
+    self.hand_start = jnp.asarray(hand_start, jnp.float32)
+    self.object_xy = jnp.asarray(object_xy, jnp.float32)
+    self.object_jitter = float(object_jitter)
+    self.success_radius = float(success_radius)
+    if not 0 <= example_radius < success_radius:
+      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    self.example_radius = float(example_radius)
+    self._obj_adr = self.joint_qpos_adr("object")
+    self._fingers = jnp.asarray([self.joint_qpos_adr("right_finger"),
+                                 self.joint_qpos_adr("left_finger")])
+    self._finger_min, self._finger_max = (float(v) for v in self.mj_model.actuator_ctrlrange[0])
+    self._open = jnp.full(2, self._finger_max)
+
+  @property
+  def observation_size(self) -> int:
+    return 7
+
+  @property
+  def action_size(self) -> int:
+    return 4
+
+  def reset(self, rng: jax.Array):
+    xy = self.object_xy + jax.random.uniform(
+        rng, (2,), minval=-self.object_jitter, maxval=self.object_jitter)
+    qpos = jnp.asarray(self.mj_model.qpos0)
+    qpos = qpos.at[self._obj_adr:self._obj_adr + 2].set(xy).at[self._fingers].set(self._open)
+    data = self.pipeline_init(self.with_hand(qpos, self.hand_start), ctrl=self._open)
+    obs = self._obs(data)
+    return make_state(data, obs, self._metrics(obs))
+
+  def step(self, state, action):
+    data = state.pipeline_state
+    grip = jnp.clip(action[3], -1.0, 1.0)
+    ctrl = jnp.full(2, self._finger_min + 0.5 * (self._finger_max - self._finger_min) * (1.0 - grip))
+    data = self.move_hand(data, action[:3], ctrl=ctrl)
+    obs = self._obs(data)
+    metrics = self._metrics(obs)
+    return state.replace(pipeline_state=data, obs=obs, reward=metrics["success"],
+                         metrics=metrics)
+
+  def _obs(self, data):
+    opening = data.qpos[self._fingers].sum(keepdims=True)
+    return jnp.concatenate([opening, self.hand_pos(data),
+                            data.qpos[self._obj_adr:self._obj_adr + 3]])
+
+  def _metrics(self, obs):
+    return {"success": self.is_success(obs).astype(jnp.float32),
+            "distance": jnp.linalg.norm(obs[..., 4:7] - self.goal, axis=-1)}
+
+  def classifier_input(self, obs):
+    return obs
+
+  def is_success(self, x):
+    return jnp.linalg.norm(x[..., 4:7] - self.goal, axis=-1) <= self.success_radius
+
+  def success_examples(self, rng, n=150):
+    """The object held within `example_radius` of the goal, resting on the closed
+    rods: opening `GRASP_OPENING`, the hand `GRASP_DROP` below its centre
+    (as the scripted grasp settles); every example passes `is_success`."""
+    k_r, k_d = jax.random.split(rng)
+    d = jax.random.normal(k_d, (n, 3))
+    d = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
+    r = self.example_radius * jax.random.uniform(k_r, (n, 1)) ** (1 / 3)
+    obj = self.goal + r * d
+    hand = obj - jnp.array([0.0, 0.0, GRASP_DROP])
+    opening = jnp.full((n, 1), GRASP_OPENING)
+    return jnp.concatenate([opening, hand, obj], -1)
+
+  def scripted_action(self, obs):
+    """A scripted grasp: above the object, down until the rods are under its
+    axis, close, carry it to the goal (succeeds on about half of the starts:
+    a held object can still slide along the rods and drop)."""
+    opening, hand, obj = obs[..., :1], obs[..., 1:4], obs[..., 4:7]
+    rel = obj - hand
+    closed = opening < 2 * self._finger_min + 0.008
+    # The object can slide along the rods (y), not across them (x).
+    held = closed & (jnp.abs(rel[..., :1]) < 0.01) & (jnp.abs(rel[..., 1:2]) < 0.03) & (
+        rel[..., 2:] > 0.01)
+    off_xy = jnp.linalg.norm(rel[..., :2], axis=-1, keepdims=True) > 0.005
+    above = jnp.concatenate([obj[..., :2], jnp.maximum(hand[..., 2:], obj[..., 2:] + 0.05)], -1)
+    under = obj - jnp.array([0.0, 0.0, 0.015])
+    carry = self.goal - jnp.array([0.0, 0.0, GRASP_DROP])
+    target = jnp.where(held, carry, jnp.where(off_xy, above, under))
+    low_enough = hand[..., 2:] <= obj[..., 2:] - 0.0125
+    close = held | (~off_xy & low_enough)
+    grip = jnp.where(close, 1.0, -1.0)
+    # Carrying at half speed keeps the object seated.
+    speed = jnp.where(held, 0.5, 1.0)
+    move = jnp.where(close & ~held, 0.0, jnp.clip((target - hand) / self.action_scale, -speed, speed))
+    return jnp.clip(jnp.concatenate([move, grip], -1), -1.0, 1.0)
+
+
+# The held object relative to the hand, measured from the scripted grasp.
+GRASP_DROP = 0.0214
+GRASP_OPENING = 0.02
+
+
+def sawyer_pick(**overrides) -> SawyerPick:
+  """The reference's Sawyer pick-and-place task."""
+  return SawyerPick(**overrides)
