@@ -1,0 +1,265 @@
+"""Meta-NML: exactness of the low-rank query, batching, symmetry, and behaviour.
+
+Small widths keep this fast. The inner step's effect on a logit scales with
+inner_lr x width (the network's tangent kernel), so the width-32 networks here
+use inner_lr 0.5, about the reference's 0.01 at width 2048.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from scipy.stats import spearmanr
+
+import envs
+from mural_jax.classifiers import cnml, meta_nml
+from mural_jax.networks import mlp_apply, mlp_init
+
+SMALL = meta_nml.Settings(hidden=(32, 32), inner_lr=0.5, pool_size=512, num_tasks=64)
+
+
+def _toy_data(key):
+  """150 success examples near (1.5, 1.5); 500 visited states around (-1, -1).
+
+  The maze test uses the same shapes, so one compiled meta_train serves all.
+  """
+  k_pos, k_neg = jax.random.split(key)
+  pos = jax.random.normal(k_pos, (150, 2)) * 0.15 + 1.5
+  neg = jax.random.normal(k_neg, (500, 2)) * 0.5 - 1.0
+  return pos, neg
+
+
+def _mean_nml(state, queries, key, num_contexts=16):
+  """p_NML and Z averaged over several shared-context draws."""
+  contexts = jax.vmap(meta_nml.sample_context, (None, 0))(
+      state, jax.random.split(key, num_contexts))
+  p, z = jax.vmap(lambda c: meta_nml.nml_probs(state, queries, c))(contexts)
+  return np.asarray(p.mean(0)), np.asarray(z.mean(0))
+
+
+def _train_mle(key, positives, negatives, steps=1000):
+  """A plain (32, 32) MLP classifier trained with Adam (full batch) on the same data."""
+  params = mlp_init(key, (positives.shape[1], 32, 32, 2))
+  x = jnp.concatenate([negatives, positives])
+  y = jnp.concatenate([jnp.zeros(len(negatives), jnp.int32), jnp.ones(len(positives), jnp.int32)])
+  optimizer = optax.adam(1e-3)
+  loss = lambda p: meta_nml.cross_entropy(mlp_apply(p, x), y).mean()
+
+  def step(carry, _):
+    p, s = carry
+    updates, s = optimizer.update(jax.grad(loss)(p), s, p)
+    return (optax.apply_updates(p, updates), s), None
+
+  (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+  return lambda q: np.asarray(jax.nn.softmax(mlp_apply(params, q))[..., 1])
+
+
+@pytest.fixture(scope="session")
+def toy():
+  k_data, k_init, k_train = jax.random.split(jax.random.key(0), 3)
+  pos, neg = _toy_data(k_data)
+  state = meta_nml.init(k_init, SMALL, 2)
+  state, metrics = meta_nml.meta_train(state, pos, neg, k_train, 20)
+  return pos, neg, state, metrics
+
+
+# -- exactness -------------------------------------------------------------------
+
+def _lowrank_vs_grad(state, queries, context, chunk_size=None):
+  with jax.default_matmul_precision("highest"):
+    low = meta_nml.nml_probs(state, queries, context)
+    grad = meta_nml.nml_probs(state, queries, context, method="grad", chunk_size=chunk_size)
+  for a, b in zip(low, grad):
+    np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_lowrank_equals_vmap_of_grad_trained(toy):
+  pos, neg, state, _ = toy
+  context = meta_nml.sample_context(state, jax.random.key(1))
+  far = jax.random.normal(jax.random.key(2), (20, 2)) * 3
+  _lowrank_vs_grad(state, jnp.concatenate([far, pos[:3], neg[:3]]), context, chunk_size=7)
+
+
+def test_lowrank_equals_vmap_of_grad_deeper_uneven_net():
+  settings = meta_nml.Settings(hidden=(24, 16, 8), pool_size=64, points_per_task=16)
+  state = meta_nml.init(jax.random.key(5), settings, 3)
+  state = state.replace(pool_x=jax.random.normal(jax.random.key(6), (64, 3)))
+  context = meta_nml.sample_context(state, jax.random.key(7))
+  _lowrank_vs_grad(state, jax.random.normal(jax.random.key(8), (10, 3)) * 2, context)
+
+
+def test_lowrank_query_equals_an_explicit_sgd_step(toy):
+  """Independent reference: theta_y built by hand from numpy weights and optax's CE."""
+  _, _, state, _ = toy
+  s = state.settings
+  context = meta_nml.sample_context(state, jax.random.key(2))
+  query = jnp.array([0.3, -0.4])
+  d = np.linalg.norm(np.asarray(context.x) - np.asarray(query), axis=1)
+  w = np.concatenate([[s.query_weight * s.points_per_task / s.pool_size],
+                      np.exp(-2.3 * d / s.kernel_threshold)])
+  x = jnp.concatenate([query[None], context.x])
+
+  @jax.jit
+  def own_prob(label):
+    y = jnp.concatenate([label[None], context.y])
+    loss = lambda p: jnp.sum(w * optax.softmax_cross_entropy_with_integer_labels(
+        mlp_apply(p, x), y)) / w.sum()
+    theta = jax.tree.map(lambda p, g: p - s.inner_lr * g, state.params, jax.grad(loss)(state.params))
+    return jax.nn.softmax(mlp_apply(theta, query))[label]
+
+  own = [float(own_prob(jnp.int32(label))) for label in (0, 1)]
+  p, z = meta_nml.nml_probs(state, query[None], context)
+  assert float(p[0]) == pytest.approx(own[1] / sum(own), abs=2e-6)
+  assert float(z[0]) == pytest.approx(sum(own), abs=2e-6)
+
+
+def test_batched_queries_equal_one_at_a_time(toy):
+  _, _, state, _ = toy
+  context = meta_nml.sample_context(state, jax.random.key(3))
+  queries = jax.random.uniform(jax.random.key(4), (9, 2), minval=-3, maxval=3)
+  p, z = meta_nml.nml_probs(state, queries, context)
+  for i in range(len(queries)):
+    p_i, z_i = meta_nml.nml_probs(state, queries[i:i + 1], context)
+    assert float(p_i[0]) == pytest.approx(float(p[i]), abs=1e-6)
+    assert float(z_i[0]) == pytest.approx(float(z[i]), abs=1e-6)
+
+
+def test_label_swap_maps_p_to_one_minus_p(toy):
+  """Mirror the classifier (swap its two logits) and the context labels: p -> 1 - p."""
+  _, _, state, _ = toy
+  context = meta_nml.sample_context(state, jax.random.key(7))
+  queries = jax.random.uniform(jax.random.key(8), (12, 2), minval=-4, maxval=4)
+  mirrored = state.params[:-1] + [{"w": state.params[-1]["w"][:, ::-1],
+                                   "b": state.params[-1]["b"][::-1]}]
+  swapped = meta_nml.Context(x=context.x, y=1 - context.y)
+  p, z = meta_nml.nml_probs(state, queries, context)
+  p_swap, z_swap = meta_nml.nml_probs(mirrored, queries, swapped, state.settings)
+  np.testing.assert_allclose(p_swap, 1 - np.asarray(p), atol=1e-6)
+  np.testing.assert_allclose(z_swap, z, atol=1e-6)
+
+
+# -- meta-training -----------------------------------------------------------------
+
+def test_every_task_query_comes_with_both_labels():
+  pos, neg = _toy_data(jax.random.key(0))
+  settings = meta_nml.Settings(hidden=(8,), num_tasks=5, num_positive_tasks=2)
+  queries, labels = meta_nml._sample_tasks(jax.random.key(1), pos, neg, settings)
+  assert queries.shape == (14, 2)
+  np.testing.assert_array_equal(queries[:7], queries[7:])
+  np.testing.assert_array_equal(labels, [0] * 7 + [1] * 7)
+
+
+def test_pass_schedule_and_traced_passes_do_not_recompile(toy):
+  pos, neg, _, _ = toy
+  assert int(meta_nml.passes_for_epoch(SMALL, 0)) == SMALL.first_passes == 10
+  assert int(meta_nml.passes_for_epoch(SMALL, 7)) == SMALL.later_passes == 1
+  state = meta_nml.init(jax.random.key(1), SMALL, 2)
+  cache_size = meta_nml._meta_train._cache_size()       # the toy fixture compiled it
+  steps = SMALL.steps_per_pass                           # 2 * 64 tasks / 16 = 8
+  for epoch, key in enumerate(jax.random.split(jax.random.key(2), 3)):
+    state, metrics = meta_nml.meta_train(state, pos, neg, key,
+                                         meta_nml.passes_for_epoch(SMALL, epoch))
+    assert int(metrics["meta_steps"]) == (10 if epoch == 0 else 1) * steps
+  state, metrics = meta_nml.meta_train(state, pos, neg, key, 2)
+  assert int(metrics["meta_steps"]) == 2 * steps and int(state.epoch) == 4
+  assert int(state.opt_state[0].count) == 14 * steps     # one Adam state, never reset
+  assert meta_nml._meta_train._cache_size() == cache_size
+
+
+def test_meta_training_lowers_the_meta_loss():
+  pos, neg = _toy_data(jax.random.key(0))
+  state = meta_nml.init(jax.random.key(1), SMALL, 2)
+  keys = jax.random.split(jax.random.key(2), 2)
+  _, first = meta_nml.meta_train(state, pos, neg, keys[0], 1)
+  trained, _ = meta_nml.meta_train(state, pos, neg, keys[0], 6)
+  _, later = meta_nml.meta_train(trained, pos, neg, keys[1], 1)
+  assert float(later["meta_loss"]) < 0.7 * float(first["meta_loss"])
+
+
+def test_bad_settings_raise():
+  for kwargs, match in [({"hidden": ()}, "hidden"), ({"hidden": (0, 4)}, "hidden"),
+                        ({"inner_lr": 0.0}, "inner_lr=0.0"), ({"pool_size": 7}, "pool_size=7"),
+                        ({"points_per_task": 0}, "points_per_task=0"),
+                        ({"meta_batch": 0}, "meta_batch=0"),
+                        ({"kernel_threshold": -1.0}, "kernel_threshold=-1.0")]:
+    with pytest.raises(ValueError, match=match):
+      meta_nml.Settings(**kwargs)
+  state = meta_nml.init(jax.random.key(0), meta_nml.Settings(hidden=(4,), pool_size=8,
+                                                             points_per_task=4), 2)
+  context = meta_nml.sample_context(state, jax.random.key(1))
+  with pytest.raises(ValueError, match="method='exact'"):
+    meta_nml.nml_probs(state, jnp.zeros((1, 2)), context, method="exact")
+  with pytest.raises(ValueError, match="settings=None"):
+    meta_nml.nml_probs(state.params, jnp.zeros((1, 2)), context)
+
+
+# -- behaviour on toy data -------------------------------------------------------------
+
+FAR = jnp.array([[4.5, -4.5], [-4.5, 4.5], [5.0, 5.0], [-5.0, -5.0], [0.0, 5.0], [5.0, 0.0]])
+
+
+def test_toy_behaviour(toy):
+  """~1/2 far from all data, high at the success examples, low where visits are dense."""
+  pos, neg, state, _ = toy
+  p, z = _mean_nml(state, jnp.concatenate([FAR, pos[:5], jnp.array([[-1.0, -1.0]])]),
+                   jax.random.key(9))
+  np.testing.assert_allclose(p[:6], 0.5, atol=0.1)
+  assert np.all(p[6:11] > 0.9)
+  assert p[11] < 0.1
+  assert np.all((z > 1 - 1e-3) & (z <= 2))
+
+
+def test_closer_to_exact_cnml_than_mle(toy):
+  """Mean |p - p_CNML| over far, in-between and on-data queries; CNML of a (16, 16) MLP."""
+  pos, neg, state, _ = toy
+  queries = jnp.concatenate([FAR, jnp.array([[0.2, 0.2], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0],
+                                             [1.5, 1.5], [-2.5, -0.5]])])
+  x = jnp.concatenate([neg, pos])
+  y = jnp.concatenate([jnp.zeros(len(neg), jnp.int32), jnp.ones(len(pos), jnp.int32)])
+  k_cnml, k_mle, k_ctx = jax.random.split(jax.random.key(10), 3)
+  p_cnml, _ = cnml.cnml_probs(cnml.mlp_log_probs, cnml.mlp_params(k_cnml, 2, (16, 16)), x, y,
+                              jnp.ones(len(x)), queries, l2=1.0, solver="adam", steps=600)
+  p_nml, _ = _mean_nml(state, queries, k_ctx)
+  p_mle = _train_mle(k_mle, pos, neg)(queries)
+  err_nml = np.mean(np.abs(p_nml - np.asarray(p_cnml)))
+  err_mle = np.mean(np.abs(p_mle - np.asarray(p_cnml)))
+  assert err_nml < 0.5 * err_mle, (err_nml, err_mle)
+
+
+# -- zigzag maze ---------------------------------------------------------------------------
+
+def _corridor_visits(key, n=400):
+  """A corridor prefix: visits dense at the start (-3, -3), thinning up the left corridor.
+
+  Corridor coordinate s ~ triangular on [0, 3.5] (frontier at y = 0.5), plus a
+  blob of wandering around the start.
+  """
+  k_s, k_x, k_blob = jax.random.split(key, 3)
+  s = 3.5 * (1 - jnp.sqrt(jax.random.uniform(k_s, (n,))))
+  corridor = jnp.stack([-3 + 0.25 * jax.random.normal(k_x, (n,)), -3 + s], -1)
+  blob = -3 + 0.35 * jax.random.normal(k_blob, (n // 4, 2))
+  return jnp.clip(jnp.concatenate([corridor, blob]), -3.95, jnp.array([-1.5, 3.95]))
+
+
+@pytest.fixture(scope="session")
+def maze():
+  env = envs.make("zigzag_maze")
+  k_ex, k_visit, k_init, k_train, k_mle = jax.random.split(jax.random.key(11), 5)
+  success = env.success_examples(k_ex, 150)
+  visited = _corridor_visits(k_visit)
+  state = meta_nml.init(k_init, SMALL, 2)
+  state, _ = meta_nml.meta_train(state, success, visited, k_train, 20)
+  return success, visited, state, _train_mle(k_mle, success, visited)
+
+
+def test_zigzag_reward_rises_along_the_visited_corridor(maze):
+  _, visited, state, mle = maze
+  ys = jnp.array([-3.0, -2.0, -1.0, 0.0, 1.0])
+  queries = jnp.stack([jnp.full_like(ys, -3.0), ys], -1)   # up the left corridor; frontier y = 0.5
+  p, _ = _mean_nml(state, queries, jax.random.key(12))
+  assert np.all(np.diff(p[:4]) > 0), p                      # rises toward the frontier
+  assert p[4] > p[0] + 0.2, p                               # past the frontier > start
+  line = jnp.stack([jnp.full((15,), -3.0), jnp.linspace(-3, 1, 15)], -1)
+  assert spearmanr(np.arange(15), _mean_nml(state, line, jax.random.key(13))[0])[0] > 0.9
+  assert mle(visited).max() < 0.05                          # MLE: flat ~0 on all visits
