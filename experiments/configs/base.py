@@ -51,11 +51,35 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.classifier.steps_per_epoch = 2
   c.classifier.mixup_alpha = 0.0    # > 0: mixup with Beta(alpha, alpha)
 
-  # Meta-NML (the `mural` reward).
+  # Meta-NML (the `mural` reward): `mural_jax.classifiers.meta_nml.Settings(**c.meta_nml)`.
   c.meta_nml = ml_collections.ConfigDict()
   c.meta_nml.hidden = (2048, 2048)
-  c.meta_nml.kernel_threshold = 0.5
-  c.meta_nml.query_weight = 1.0
+  c.meta_nml.inner_lr = 0.01          # one SGD step; its effect on a logit grows with lr x width
+  c.meta_nml.points_per_task = 64     # inner batch: the query + 63 context points
+  c.meta_nml.pool_size = 2048         # half replay states (label 0), half success examples
+  c.meta_nml.kernel_threshold = 0.5   # distance at which a point's weight is 0.1
+  c.meta_nml.query_weight = 1.0       # inner: query_weight * 64 / 2048; outer: query_weight / 2
+  c.meta_nml.num_tasks = 128          # replay states as task queries, each with BOTH labels
+  c.meta_nml.num_positive_tasks = 0   # success examples as task queries too (ant: 128)
+  c.meta_nml.meta_batch = 16
+  c.meta_nml.meta_lr = 1e-3           # Adam, kept for the whole run
+  c.meta_nml.first_passes = 10        # passes over the tasks after the first epoch
+  c.meta_nml.later_passes = 1         # ... and after each later epoch
+
+  # Exact CNML (the `cnml` reward): two full fits of an MLP per query
+  # (`mural_jax.classifiers.cnml`), and its tabular closed form on a grid (the
+  # `count` reward): p = (n1 + q) / (n1 + n0 + 2q) in the query's cell.
+  c.cnml = ml_collections.ConfigDict()
+  c.cnml.hidden = (2048, 2048)        # the meta-NML classifier's
+  c.cnml.solver = "adam"              # adam | lbfgs (MLP); newton (linear models)
+  c.cnml.steps = 1000                 # full-batch steps per fit
+  c.cnml.learning_rate = 1e-2         # adam only
+  c.cnml.l2 = 1.0                     # 0.5 * l2 * |weights|^2 on the summed CE; without it
+                                      # a wide MLP fits any added point and p ~ 1/2 everywhere
+  c.cnml.query_weight = 1.0
+  c.cnml.grid_low = -4.0              # count reward: [grid_low, grid_high]^D in
+  c.cnml.grid_high = 4.0              # grid_resolution cells per dimension
+  c.cnml.grid_resolution = 16
 
   # Seeds and devices: num_seeds independent runs (seeds seed, seed+1, ...) in one job;
   # mesh.seeds devices split the seeds, mesh.data devices split one seed's
@@ -79,6 +103,9 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.eval_episodes = 8
     c.sac.updates_per_step = 0.25
     c.meta_nml.hidden = (256, 256)
+    c.meta_nml.inner_lr = 0.08          # keeps inner_lr x width at the paper's 0.01 x 2048
+    c.cnml.hidden = (64, 64)
+    c.cnml.steps = 300
   if preset == "tiny":
     c.total_env_steps = 400
     c.epoch_length = 100
