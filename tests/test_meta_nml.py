@@ -210,6 +210,17 @@ def test_toy_behaviour(toy):
   assert np.all((z > 1 - 1e-3) & (z <= 2))
 
 
+def test_fit_and_query_from_scratch(toy):
+  """The notebook entry point: init, meta-train and query in one call."""
+  pos, neg, _, _ = toy
+  queries = jnp.concatenate([FAR[:2], pos[:2], jnp.array([[-1.0, -1.0]])])
+  p, z = meta_nml.fit_and_query(jax.random.key(14), pos, neg, queries, SMALL, num_passes=3,
+                                num_contexts=4)
+  assert p.shape == z.shape == (5,)
+  assert np.all((np.asarray(p) > 0) & (np.asarray(p) < 1) & (np.asarray(z) <= 2))
+  assert p[2] > 0.5 > p[4]
+
+
 def test_closer_to_exact_cnml_than_mle(toy):
   """Mean |p - p_CNML| over far, in-between and on-data queries; CNML of a (16, 16) MLP."""
   pos, neg, state, _ = toy
