@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mural_jax.classifiers import cnml, meta_nml
 from mural_jax.classifiers.mle import MLEClassifier
 
 
@@ -65,10 +66,104 @@ def _mle(config, env) -> RewardSource:
       num_negatives=clf.num_negatives)
 
 
+def meta_nml_settings(config) -> meta_nml.Settings:
+  """The run's meta-NML settings (`config.meta_nml`)."""
+  return meta_nml.Settings(**config.meta_nml.to_dict())
+
+
+def _mural(config, env) -> RewardSource:
+  """Meta-NML p(success): one vmapped low-rank NML query per state of the batch.
+
+  Each `rewards` call draws one context from the last meta-training pool and
+  shares it across the batch (the distance weights still depend on each query).
+  """
+  settings = meta_nml_settings(config)
+  return RewardSource(
+      name="mural",
+      init=lambda key, positives: meta_nml.init(key, settings, positives.shape[-1]),
+      rewards=lambda state, x, key: meta_nml.nml_probs(
+          state, x, meta_nml.sample_context(state, key))[0],
+      train=lambda state, data, key: meta_nml.meta_train(
+          state, data.positives, data.negatives, key,
+          meta_nml.passes_for_epoch(settings, data.epoch)),
+      # Negatives fill half the pool and are the task queries.
+      num_negatives=settings.pool_size // 2 + settings.num_tasks)
+
+
+@struct.dataclass
+class CNMLState:
+  params: Any     # the MLP fitted on the data alone: every per-query fit starts here
+  x: jax.Array    # (n, D) data: success examples (label 1) and replay states (label 0)
+  y: jax.Array    # (n,) int32
+
+
+def _cnml(config, env) -> RewardSource:
+  """Exact CNML p(success): two full MLP fits per queried state (slow: small studies)."""
+  c = config.cnml
+  if c.data_size < 2 or c.data_size % 2:
+    raise ValueError(f"cnml.data_size must be an even integer >= 2, got {c.data_size!r}.")
+  if c.solver not in cnml.SOLVERS:
+    raise ValueError(f"Unknown cnml.solver {c.solver!r}; valid choices: {', '.join(cnml.SOLVERS)}.")
+  half = c.data_size // 2
+  fit_kwargs = dict(l2=c.l2, solver=c.solver, steps=c.steps, learning_rate=c.learning_rate)
+
+  def train(state, data, key):
+    k_pos, k_init = jax.random.split(key)
+    pos = data.positives[jax.random.randint(k_pos, (half,), 0, data.positives.shape[0])]
+    x = jnp.concatenate([data.negatives, pos])
+    y = jnp.repeat(jnp.arange(2, dtype=jnp.int32), half)
+    params = cnml.mlp_params(k_init, x.shape[-1], tuple(c.hidden))
+    params = cnml.fit(cnml.mlp_log_probs, params, x, y, jnp.ones(c.data_size), **fit_kwargs)
+    return CNMLState(params=params, x=x, y=y), {}
+
+  def rewards(state, x, key):
+    p, _ = cnml.cnml_probs(cnml.mlp_log_probs, state.params, state.x, state.y,
+                           jnp.ones(state.x.shape[0]), x, query_weight=c.query_weight,
+                           **fit_kwargs)
+    return p
+
+  def init(key, positives):
+    d = positives.shape[-1]
+    return CNMLState(params=cnml.mlp_params(key, d, tuple(c.hidden)),
+                     x=jnp.zeros((c.data_size, d)), y=jnp.zeros((c.data_size,), jnp.int32))
+
+  return RewardSource(name="cnml", init=init, rewards=rewards, train=train,
+                      num_negatives=half)
+
+
+def _count(config, env) -> RewardSource:
+  """Tabular CNML on a grid over the classifier input: (n1 + q) / (n1 + n0 + 2q).
+
+  n1 counts the success examples in the query's cell, n0 the cell's share of
+  `cnml.count_samples` states drawn uniformly from the replay buffer.
+  """
+  c = config.cnml
+  cells = c.grid_resolution ** env.classifier_input_size
+  if c.grid_resolution < 1 or cells > 2 ** 24:
+    raise ValueError(
+        f"cnml.grid_resolution={c.grid_resolution!r} gives {cells} cells for a "
+        f"{env.classifier_input_size}-d classifier input; valid: 1 <= cells <= 2**24 "
+        "(the count reward is for low-dimensional inputs).")
+  if c.count_samples < 1:
+    raise ValueError(f"cnml.count_samples must be a positive integer, got {c.count_samples!r}.")
+  counts = lambda positives, negatives: cnml.grid_counts(
+      positives, negatives, c.grid_low, c.grid_high, c.grid_resolution)
+  return RewardSource(
+      name="count",
+      init=lambda key, positives: counts(positives, positives[:0]),
+      rewards=lambda n, x, key: cnml.tabular_cnml(
+          *n, cnml.grid_cells(x, c.grid_low, c.grid_high, c.grid_resolution), c.query_weight),
+      train=lambda n, data, key: (counts(data.positives, data.negatives), {}),
+      num_negatives=c.count_samples)
+
+
 _SOURCES = {
     "sparse": _sparse,
     "l2": _l2,
     "mle": _mle,
+    "mural": _mural,
+    "cnml": _cnml,
+    "count": _count,
 }
 
 RELABEL_MODES = ("batch", "collect")

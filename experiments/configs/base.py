@@ -77,6 +77,8 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.cnml.l2 = 1.0                     # 0.5 * l2 * |weights|^2 on the summed CE; without it
                                       # a wide MLP fits any added point and p ~ 1/2 everywhere
   c.cnml.query_weight = 1.0
+  c.cnml.data_size = 256              # fitted data: half success examples, half replay states
+  c.cnml.count_samples = 4096         # count reward: replay states counted per epoch
   c.cnml.grid_low = -4.0              # count reward: [grid_low, grid_high]^D in
   c.cnml.grid_high = 4.0              # grid_resolution cells per dimension
   c.cnml.grid_resolution = 16

@@ -1,0 +1,81 @@
+"""Reward sources as the trainer sees them: count, mural and cnml wiring."""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+import envs
+from experiments.configs import zigzag_maze
+from mural_jax import rewards, training
+
+
+def _config(reward, **meta):
+  c = zigzag_maze.get_config("tiny")
+  c.reward = reward
+  c.meta_nml.update(hidden=(16, 16), inner_lr=1.0, pool_size=64, num_tasks=8,
+                    points_per_task=16, meta_batch=4, first_passes=3, later_passes=1, **meta)
+  c.cnml.update(hidden=(16, 16), steps=100, data_size=32, l2=0.1, grid_resolution=8)
+  return c
+
+
+def test_count_reward_is_laplace_rule_of_grid_counts():
+  config = _config("count")
+  env = envs.make("zigzag_maze")
+  source = rewards.make("count", config, env)
+  rng = np.random.default_rng(0)
+  positives = env.success_examples(jax.random.key(0), 150)
+  negatives = jnp.asarray(rng.uniform(-4, 4, (source.num_negatives, 2)), jnp.float32)
+  state = source.init(jax.random.key(1), positives)
+  state, _ = source.train(state, rewards.TrainData(positives, negatives, jnp.int32(0)), None)
+  queries = np.asarray(rng.uniform(-4, 4, (200, 2)), np.float32)
+  queries[:5] = np.asarray(positives[:5])
+  got = np.asarray(source.rewards(state, jnp.asarray(queries), None))
+  width = 8.0 / 8
+  cell = lambda x: tuple(np.minimum(((x + 4) // width).astype(int), 7))
+  for q, p in zip(queries, got):
+    n1 = sum(cell(x) == cell(q) for x in np.asarray(positives))
+    n0 = sum(cell(x) == cell(q) for x in np.asarray(negatives))
+    assert p == pytest.approx((n1 + 1) / (n1 + n0 + 2), rel=1e-6)
+
+
+def test_count_reward_rejects_a_grid_too_large_for_the_input():
+  config = _config("count")
+  config.cnml.grid_resolution = 5000
+  with pytest.raises(ValueError, match="grid_resolution=5000 gives 25000000 cells"):
+    rewards.make("count", config, envs.make("zigzag_maze"))
+
+
+def test_mural_follows_the_meta_training_schedule_in_the_trainer():
+  """10-then-1 passes (here 3-then-1) per epoch, one compiled epoch, rewards in (0, 1)."""
+  config = _config("mural")
+  trainer = training.Trainer(config)
+  state = trainer.init(jax.random.key(0))
+  steps_per_pass = rewards.meta_nml_settings(config).steps_per_pass
+  meta_steps = []
+  for _ in range(3):
+    state, metrics = trainer.run_epoch(state)
+    meta_steps.append(int(metrics["meta_steps"]))
+  assert meta_steps == [3 * steps_per_pass, steps_per_pass, steps_per_pass]
+  assert trainer.trace_count == 1
+  x = state.replay.data["next_x"][:64]
+  r = trainer.source.rewards(state.reward, x, jax.random.key(1))
+  assert r.shape == (64,) and bool(jnp.all((r > 0) & (r < 1)))
+
+
+@pytest.mark.parametrize("relabel", ["batch", "collect"])
+def test_mural_and_cnml_rank_success_above_visited_states(relabel):
+  for reward in ("mural", "cnml"):
+    config = _config(reward)
+    config.relabel = relabel
+    config.total_env_steps = 200
+    trainer = training.Trainer(config)
+    state, _ = trainer.run_epoch(trainer.init(jax.random.key(2)))
+    visited = state.replay.data["next_x"][:100]
+    at_goal = trainer.source.rewards(state.reward, state.positives[:32], jax.random.key(3))
+    at_visited = trainer.source.rewards(state.reward, visited, jax.random.key(3))
+    assert float(at_goal.mean()) > float(at_visited.mean()) + 0.2, (reward, relabel)
+    if relabel == "collect":  # stored at collection: rewards of the untrained classifier
+      stored = state.replay.data["reward"][:100]
+      assert bool(jnp.all((stored > 0) & (stored < 1)))
