@@ -16,7 +16,7 @@ def _run(*args, timeout=300):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--config.reward=vice"], "Unknown reward 'vice'; valid choices: l2, mle"),
+    (["--config.reward=vice"], "Unknown reward 'vice'; valid choices: cnml, count, l2, mle, mural, sparse."),
     (["--config.env=maze"], "Unknown environment 'maze'; valid choices:"),
     (["--config.total_env_steps=-5"], "total_env_steps must be a positive integer, got -5"),
     (["--config.num_envs=abc"], "--config.num_envs=abc"),
@@ -37,8 +37,9 @@ def test_workdir_that_is_a_file(tmp_path):
 
 
 def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
-  result = _run("--config.total_env_steps=1000", "--config.epoch_length=500",
-                "--config.sac.hidden=(32,32)", f"--workdir={tmp_path}")
+  result = _run("--config=experiments/configs/zigzag_maze.py:tiny",
+                "--config.total_env_steps=1000", "--config.epoch_length=500",
+                f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr
   rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
   assert [r["env_steps"] for r in rows] == [500, 1000]

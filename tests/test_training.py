@@ -13,6 +13,7 @@ from mural_jax.networks import mlp_apply
 
 def _small_config(**overrides):
   c = zigzag_maze.get_config("cpu")
+  c.reward = "mle"
   c.total_env_steps = 600
   c.epoch_length = 200
   c.num_envs = 2

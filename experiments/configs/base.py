@@ -18,7 +18,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.env = env
   c.env_kwargs = ml_collections.ConfigDict()  # overrides of the environment's defaults
   c.preset = preset
-  c.reward = "mle"                # sparse | l2 | mle | count | cnml | mural
+  c.reward = "mural"              # sparse | l2 | mle | count | cnml | mural
   c.relabel = "batch"             # batch: recompute per SAC minibatch; collect: store at collection
   c.seed = 0
   c.total_env_steps = 1_000_000   # 1000 epochs of 1000 steps
@@ -106,6 +106,8 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.sac.updates_per_step = 0.25
     c.meta_nml.hidden = (256, 256)
     c.meta_nml.inner_lr = 0.08          # keeps inner_lr x width at the paper's 0.01 x 2048
+    c.meta_nml.pool_size = 512          # 4x cheaper meta-training; query_weight keeps the
+    c.meta_nml.query_weight = 0.25      # paper's inner (1/32) and outer weight ratios
     c.cnml.hidden = (64, 64)
     c.cnml.steps = 300
   if preset == "tiny":
@@ -120,6 +122,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.sac.updates_per_step = 0.5
     c.classifier.hidden = (16, 16)
     c.classifier.batch_size = 16
-    c.meta_nml.hidden = (16, 16)
+    c.meta_nml.update(hidden=(16, 16), inner_lr=1.0, pool_size=64, num_tasks=8,
+                      points_per_task=16, meta_batch=4)
     c.checkpoint_every = 1
   return c

@@ -1,0 +1,135 @@
+"""The paper's runtime table: wall time of one zigzag-maze epoch per reward classifier.
+
+  python -m experiments.runtime_table --preset=cpu [--json]
+
+One epoch = 1000 environment steps, 1000 SAC updates (minibatch 256, rewards
+relabelled per minibatch) and the classifier's between-epoch training. Rows:
+
+* mle: measured (a later epoch, after compilation).
+* meta_nml: measured, batched low-rank NML queries (one vmapped call per minibatch).
+* meta_nml_per_point: the same queries answered one point at a time (the original
+  scheme: the same JAX code, jitted for one point, called in a Python loop with a
+  host sync per call). Extrapolated: the meta_nml epoch minus its batched query
+  time, plus the per-point time of a timed sample of points times the epoch's queries.
+* naive_cnml: exact CNML, two full fits of the classifier per query. Extrapolated:
+  one query's fits timed with `--cnml_timed_steps` optimiser steps and scaled to
+  the configured steps, times the epoch's queries, plus the mle epoch.
+"""
+
+import json
+import time
+
+from absl import app, flags
+
+_PRESET = flags.DEFINE_enum("preset", "cpu", ["paper", "cpu"], "Config preset (widths).")
+_POINTS = flags.DEFINE_integer("per_point_sample", 64, "Points timed one at a time.")
+_CNML_STEPS = flags.DEFINE_integer("cnml_timed_steps", 10, "Fit steps timed for naive CNML.")
+_JSON = flags.DEFINE_bool("json", False, "Print one JSON object.")
+
+PAPER_SECONDS = {"mle": 23.50, "meta_nml": 39.05, "meta_nml_per_point": None,
+                 "naive_cnml": 4 * 3600 + 13 * 60 + 34}
+
+
+def _timed(fn):
+  import jax
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
+def _config(reward: str):
+  from experiments.configs import zigzag_maze
+  config = zigzag_maze.get_config(_PRESET.value)
+  config.reward = reward
+  config.epoch_length, config.num_envs, config.sac.updates_per_step = 1000, 1, 1.0
+  config.sac.batch_size = 256
+  config.warmup_steps = 0  # every step learns, as in any epoch after the first
+  return config
+
+
+def epoch_seconds(reward: str):
+  """Seconds of a later epoch (compiled, later meta-training schedule), and its trainer."""
+  import jax
+  from mural_jax import training
+  trainer = training.Trainer(_config(reward))
+  state = trainer.init(jax.random.key(0))
+  state, _ = trainer.run_epoch(state)  # compiles; first-epoch schedule
+  holder = {}
+  def run():
+    holder["state"], metrics = trainer.run_epoch(state)
+    return metrics
+  return _timed(run), trainer, holder["state"]
+
+
+def query_seconds(trainer, state, points: int):
+  """(batched seconds per minibatch, seconds per point one at a time)."""
+  import jax
+  batch = state.replay.data["next_x"][:trainer.config.sac.batch_size]
+  rewards = jax.jit(trainer.source.rewards)
+  key = jax.random.key(1)
+  rewards(state.reward, batch, key).block_until_ready()
+  batched = min(_timed(lambda: rewards(state.reward, batch, key)) for _ in range(5))
+  one = batch[:1]
+  rewards(state.reward, one, key).block_until_ready()
+  start = time.perf_counter()
+  for i in range(points):  # host sync per point, as the original loop did
+    float(rewards(state.reward, batch[i % batch.shape[0]][None], key)[0])
+  return batched, (time.perf_counter() - start) / points
+
+
+def cnml_query_seconds(timed_steps: int):
+  """Seconds of one exact-CNML query (two fits), scaled from `timed_steps` fit steps."""
+  import jax
+  import jax.numpy as jnp
+  from mural_jax.classifiers import cnml
+  c = _config("cnml").cnml
+  key_x, key_p = jax.random.split(jax.random.key(2))
+  x = jax.random.uniform(key_x, (c.data_size, 2), minval=-4, maxval=4)
+  y = jnp.repeat(jnp.arange(2, dtype=jnp.int32), c.data_size // 2)
+  params = cnml.mlp_params(key_p, 2, tuple(c.hidden))
+  query = lambda: cnml.cnml_probs(cnml.mlp_log_probs, params, x, y, jnp.ones(c.data_size),
+                                  x[:1], l2=c.l2, solver=c.solver, steps=timed_steps,
+                                  learning_rate=c.learning_rate)
+  _timed(query)  # compile
+  return min(_timed(query) for _ in range(2)) * c.steps / timed_steps
+
+
+def main(argv):
+  del argv
+  import jax
+  mle_s, _, _ = epoch_seconds("mle")
+  nml_s, trainer, state = epoch_seconds("mural")
+  updates = trainer.steps_per_epoch * trainer.updates_per_step
+  queries = updates * trainer.config.sac.batch_size
+  batched_s, point_s = query_seconds(trainer, state, _POINTS.value)
+  rows = {
+      "mle": {"seconds": mle_s, "measured": True},
+      "meta_nml": {"seconds": nml_s, "measured": True},
+      "meta_nml_per_point": {"seconds": nml_s - updates * batched_s + queries * point_s,
+                             "measured": False},
+      "naive_cnml": {"seconds": mle_s + queries * cnml_query_seconds(_CNML_STEPS.value),
+                     "measured": False},
+  }
+  for name, row in rows.items():
+    row["ratio_to_mle"] = row["seconds"] / mle_s
+    row["paper_seconds"] = PAPER_SECONDS[name]
+  device = f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
+  info = {"device": device, "preset": _PRESET.value, "queries_per_epoch": queries,
+          "batched_query_s": batched_s, "per_point_query_s": point_s}
+  if _JSON.value:
+    print(json.dumps({**rows, "info": info}))
+    return
+  print(f"device: {device}; preset {_PRESET.value}; {queries:,d} reward queries per epoch "
+        f"(batched {batched_s * 1e3:.2f} ms / {trainer.config.sac.batch_size} states; "
+        f"one at a time {point_s * 1e3:.2f} ms / state)")
+  print(f"{'classifier':<22}{'s / epoch':>14}{'x mle':>10}{'paper s':>10}{'paper x':>9}")
+  for name, row in rows.items():
+    paper = row["paper_seconds"]
+    paper_cols = (f"{paper:>10.2f}{paper / PAPER_SECONDS['mle']:>9.2f}" if paper
+                  else f"{'-':>10}{'-':>9}")
+    flag = "" if row["measured"] else "  (extrapolated)"
+    print(f"{name:<22}{row['seconds']:>14,.2f}{row['ratio_to_mle']:>10.2f}{paper_cols}{flag}")
+
+
+if __name__ == "__main__":
+  app.run(main)
