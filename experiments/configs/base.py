@@ -97,7 +97,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.quiet = False                 # no progress lines (batch jobs)
 
   if preset == "cpu":
-    c.total_env_steps = 20_000
+    c.total_env_steps = 40_000
     c.epoch_length = 1000
     c.num_envs = 4
     c.warmup_steps = 1000
