@@ -76,7 +76,7 @@ def test_keeps_the_last_k(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("reward", "l2", "reward: 'mle' in the checkpoint, 'l2' now"),
+    ("reward", "l2", "reward: 'mural' in the checkpoint, 'l2' now"),
     ("env", "spiral_maze", "env: 'zigzag_maze' in the checkpoint, 'spiral_maze' now"),
     ("replay_capacity", 500, "replay_capacity: 1000 in the checkpoint, 500 now"),
 ])
