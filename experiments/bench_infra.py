@@ -2,7 +2,7 @@
 
   python -m experiments.bench_infra --seeds=1,4,16 --capacities=100000,1500000
 
-Seeds: wall time of the `tiny` preset (sac/classifier widths 64) for S seeds in one
+Seeds: wall time of the `tiny` preset with the mle reward (sac/classifier widths 64) for S seeds in one
 vmapped job vs S runs one after another, compile time reported apart. Checkpoints:
 save and restore time and size of a whole state whose replay buffer is full of
 random data (incompressible, as after a real run).
@@ -27,6 +27,7 @@ _CAPACITIES = flags.DEFINE_list("capacities", ["100000", "1500000"], "Replay cap
 
 def _config(**overrides):
   c = zigzag_maze.get_config("tiny")
+  c.reward = "mle"  # the infrastructure's cost, not meta-NML's
   c.total_env_steps, c.sac.hidden, c.classifier.hidden = 1000, (64, 64), (64, 64)
   for k, v in overrides.items():
     c[k] = v
