@@ -12,18 +12,9 @@ from mural_jax.networks import mlp_apply
 
 
 def _small_config(**overrides):
-  c = zigzag_maze.get_config("cpu")
+  c = zigzag_maze.get_config("tiny")
   c.reward = "mle"
-  c.total_env_steps = 600
-  c.epoch_length = 200
-  c.num_envs = 2
-  c.warmup_steps = 200
-  c.sac.hidden = (32, 32)
-  c.sac.batch_size = 32
-  c.sac.updates_per_step = 0.5
-  c.classifier.hidden = (32, 32)
-  c.classifier.batch_size = 16
-  c.eval_episodes = 2
+  c.total_env_steps, c.epoch_length, c.warmup_steps = 600, 200, 200
   for k, v in overrides.items():
     c[k] = v
   return c
