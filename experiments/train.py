@@ -17,11 +17,29 @@ import signal
 import sys
 
 from absl import app, flags, logging
+import ml_collections
 from ml_collections import config_flags
+
+
+
+def _fields_help() -> str:
+  """Every overridable field with its paper default, from the one config source."""
+  from experiments.configs import base
+
+  def walk(config, prefix=""):
+    for name, value in config.items():
+      if isinstance(value, ml_collections.ConfigDict) and len(value):
+        yield from walk(value, f"{prefix}{name}.")
+      else:
+        yield f"--config.{prefix}{name} (default {value!r})"
+  return "\n".join(walk(base.get_config("zigzag_maze")))
+
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "experiments/configs/zigzag_maze.py:cpu",
-    "Config file, optionally with a preset after ':' (paper | cpu).")
+    "Config file, optionally with a preset after ':' (paper | cpu | tiny). Its fields, "
+    "overridable as --config.<field>=<value> (paper defaults; the file may differ):\n"
+    + _fields_help())
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory; default runs/<env>_<reward>_seed<seed>.")
 _CACHE = flags.DEFINE_string(

@@ -47,3 +47,12 @@ def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
   assert os.listdir(tmp_path / "tensorboard")
   assert (tmp_path / "curves.png").stat().st_size > 1000
   assert result.stdout.strip().splitlines()[-1].startswith("result: zigzag_maze")
+
+
+def test_helpfull_documents_every_config_field():
+  from experiments.configs import base
+  text = _run("--helpfull").stdout
+  for field in ("reward", "sac.batch_size", "meta_nml.inner_lr", "cnml.grid_resolution",
+                "num_seeds", "mesh.data"):
+    assert f"--config.{field} (default" in text, field
+  assert text.count("--config.") >= len(base.get_config("zigzag_maze").to_dict())
