@@ -98,8 +98,17 @@ class HandEnv(MjxEnv):
 
   action_scale: float = 0.02
 
-  def __init__(self, asset, n_substeps, episode_length, hand_low, hand_high):
+  def __init__(self, asset, n_substeps, episode_length, hand_low, hand_high, goal,
+               target: slice, success_radius, example_radius):
+    """`target`: where the manipulated object's position sits in the observation;
+    success is that position within `success_radius` of `goal`."""
     super().__init__(asset, n_substeps, episode_length)
+    if not 0 <= example_radius < success_radius:
+      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    self.goal = jnp.asarray(goal, jnp.float32)
+    self.target = target
+    self.success_radius = float(success_radius)
+    self.example_radius = float(example_radius)
     self._hand_adr = np.asarray([self.joint_qpos_adr(f"hand_{a}") for a in "xyz"])
     dofs = [self.mj_model.jnt_dofadr[self.mj_model.joint(f"hand_{a}").id] for a in "xyz"]
     if list(self._hand_adr) != dofs:
@@ -107,6 +116,19 @@ class HandEnv(MjxEnv):
                        f"{list(self._hand_adr)} and {dofs}.")
     self.hand_low = jnp.asarray(hand_low, jnp.float32)
     self.hand_high = jnp.asarray(hand_high, jnp.float32)
+
+  def classifier_input(self, obs: jax.Array) -> jax.Array:
+    return obs
+
+  def goal_distance(self, x: jax.Array) -> jax.Array:
+    return jnp.linalg.norm(x[..., self.target] - self.goal, axis=-1)
+
+  def is_success(self, x: jax.Array) -> jax.Array:
+    return self.goal_distance(x) <= self.success_radius
+
+  def _metrics(self, obs: jax.Array) -> dict:
+    return {"success": self.is_success(obs).astype(jnp.float32),
+            "distance": self.goal_distance(obs)}
 
   def hand_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[self._hand_adr]

@@ -29,15 +29,12 @@ class SawyerPick(HandEnv):
                object_xy=(0.0, 0.6), object_jitter=0.02, success_radius=0.03,
                example_radius=0.02, episode_length=100):
     super().__init__("sawyer_pick.xml", n_substeps=5, episode_length=episode_length,
-                     hand_low=(-0.2, 0.4, 0.005), hand_high=(0.2, 0.8, 0.3))
-    self.goal = jnp.asarray(goal, jnp.float32)
+                     hand_low=(-0.2, 0.4, 0.005), hand_high=(0.2, 0.8, 0.3), goal=goal,
+                     target=slice(4, 7), success_radius=success_radius,
+                     example_radius=example_radius)
     self.hand_start = jnp.asarray(hand_start, jnp.float32)
     self.object_xy = jnp.asarray(object_xy, jnp.float32)
     self.object_jitter = float(object_jitter)
-    self.success_radius = float(success_radius)
-    if not 0 <= example_radius < success_radius:
-      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
-    self.example_radius = float(example_radius)
     self._obj_adr = self.joint_qpos_adr("object")
     self._fingers = jnp.asarray([self.joint_qpos_adr("right_finger"),
                                  self.joint_qpos_adr("left_finger")])
@@ -75,16 +72,6 @@ class SawyerPick(HandEnv):
     opening = data.qpos[self._fingers].sum(keepdims=True)
     return jnp.concatenate([opening, self.hand_pos(data),
                             data.qpos[self._obj_adr:self._obj_adr + 3]])
-
-  def _metrics(self, obs):
-    return {"success": self.is_success(obs).astype(jnp.float32),
-            "distance": jnp.linalg.norm(obs[..., 4:7] - self.goal, axis=-1)}
-
-  def classifier_input(self, obs):
-    return obs
-
-  def is_success(self, x):
-    return jnp.linalg.norm(x[..., 4:7] - self.goal, axis=-1) <= self.success_radius
 
   def success_examples(self, rng, n=150):
     """The object held within `example_radius` of the goal, resting on the closed

@@ -25,15 +25,12 @@ class SawyerPush(HandEnv):
                puck_x_range=(-0.1, 0.1), puck_y=0.6, success_radius=0.03,
                example_radius=0.02, episode_length=100):
     super().__init__("sawyer_push.xml", n_substeps=5, episode_length=episode_length,
-                     hand_low=(-0.25, 0.3, hand_z), hand_high=(0.25, 0.9, hand_z))
-    self.goal = jnp.asarray(goal, jnp.float32)
+                     hand_low=(-0.25, 0.3, hand_z), hand_high=(0.25, 0.9, hand_z), goal=goal,
+                     target=slice(3, 5), success_radius=success_radius,
+                     example_radius=example_radius)
     self.hand_start = jnp.asarray(hand_start, jnp.float32)
     self.puck_x_range = tuple(float(v) for v in puck_x_range)
     self.puck_y = float(puck_y)
-    self.success_radius = float(success_radius)
-    if not 0 <= example_radius < success_radius:
-      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
-    self.example_radius = float(example_radius)
     self._puck_adr = self.joint_qpos_adr("puck_x")
 
   @property
@@ -62,16 +59,6 @@ class SawyerPush(HandEnv):
 
   def _obs(self, data):
     return jnp.concatenate([self.hand_pos(data), data.qpos[self._puck_adr:self._puck_adr + 2]])
-
-  def _metrics(self, obs):
-    return {"success": self.is_success(obs).astype(jnp.float32),
-            "distance": jnp.linalg.norm(obs[..., 3:5] - self.goal, axis=-1)}
-
-  def classifier_input(self, obs):
-    return obs
-
-  def is_success(self, x):
-    return jnp.linalg.norm(x[..., 3:5] - self.goal, axis=-1) <= self.success_radius
 
   def success_examples(self, rng, n=150):
     """The puck resting within `example_radius` of the goal, the hand near the
