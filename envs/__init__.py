@@ -13,6 +13,10 @@ _REGISTRY = {
     "spiral_maze": "envs.point_maze:spiral_maze",
     "sawyer_push": "envs.sawyer_push:sawyer_push",
     "sawyer_pick": "envs.sawyer_pick:sawyer_pick",
+    "sawyer_door": "envs.sawyer_door:sawyer_door",
+    "pusher_2d": "envs.pusher_2d:pusher_2d",
+    "ant_maze": "envs.ant_maze:ant_maze",
+    "claw_valve": "envs.claw_valve:claw_valve",
 }
 
 

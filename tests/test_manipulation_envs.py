@@ -12,34 +12,27 @@ import jax.numpy as jnp
 
 import envs
 
+from mjx_harness import Compiled
+
 BATCH = 8
 
 
-class Compiled:
-  """An environment with its jitted, batched reset/step and one scripted run."""
-
-  def __init__(self, name):
-    self.env = envs.make(name)
-    self.reset = jax.jit(jax.vmap(self.env.reset))
-    self.step = jax.jit(jax.vmap(self.env.step))
-    self.start = self.reset(jax.random.split(jax.random.PRNGKey(0), BATCH))
-    act = jax.jit(self.env.scripted_action)
-    state, obs = self.start, [self.start.obs]
-    for _ in range(self.env.episode_length):
-      state = self.step(state, act(state.obs))
-      obs.append(state.obs)
-    self.scripted_obs = np.stack(obs)            # (T + 1, B, D)
-    self.scripted_final = state
+def _scripted(name):
+  """A task compiled, with one scripted episode from its starts."""
+  c = Compiled(name, BATCH)
+  act = jax.jit(c.env.scripted_action)
+  c.scripted_obs, c.scripted_final = c.rollout(lambda obs, t: act(obs))
+  return c
 
 
 @pytest.fixture(scope="module")
 def push():
-  return Compiled("sawyer_push")
+  return _scripted("sawyer_push")
 
 
 @pytest.fixture(scope="module")
 def pick():
-  return Compiled("sawyer_pick")
+  return _scripted("sawyer_pick")
 
 
 def test_registered_and_sizes():
@@ -106,12 +99,8 @@ def test_success_examples_pass_the_success_test(name):
 @pytest.mark.parametrize("fixture", ["push", "pick"])
 def test_random_rollouts_stay_finite(fixture, request):
   c = request.getfixturevalue(fixture)
-  state, key = c.start, jax.random.PRNGKey(1)
-  for _ in range(c.env.episode_length):
-    key, sub = jax.random.split(key)
-    state = c.step(state, jax.random.uniform(sub, (BATCH, c.env.action_size),
-                                             minval=-1.5, maxval=1.5))
-    assert np.all(np.isfinite(np.asarray(state.obs)))
+  obs, state = c.random_rollout(jax.random.PRNGKey(1))
+  assert np.all(np.isfinite(obs))
   assert np.all(np.isfinite(np.asarray(state.metrics["distance"])))
   hand = np.asarray(state.obs[:, -5:-2] if fixture == "push" else state.obs[:, 1:4])
   assert np.all(hand >= np.asarray(c.env.hand_low) - 1e-5)
