@@ -8,12 +8,16 @@ near (0, 0.6) (x, y jittered by U(-0.02, 0.02)); success: object within 0.03 of
 (0, 0.6, 0.20). Horizon 100.
 
 Model (envs/assets/sawyer_pick.xml): the hand is kinematic (its position is
-the point between the finger rods); each rod is a capsule on a slide joint
-driven by a position servo; the object is a free capsule lying along y (radius
-0.02, 0.1 kg) on a plane. Closed rods stop 2 cm apart, so an object grasped
-below its axis rests on them. One step = 5 x 0.01 s (the reference's 0.05 s control period);
-Newton solver, 4 iterations, pyramidal cones; contacts only object-table
-and object-rods.
+the point between the fingers); each finger is a flat rod (a box shelf) with a
+low wall on its outer side, on a slide joint driven by a position servo. The
+object is a dumbbell: a box bar along y whose two end plates stand it 2.5 cm
+above the table (0.1 kg). The open fingers are lowered beside and below the
+bar and close under it; lifting carries the bar on the shelves, the walls and
+end plates keeping it from sliding off: a grasp held by geometry, which MJX's
+soft contacts keep, where a friction grasp crept. One step = 10 x 0.005 s (the
+reference's 0.05 s control period); Newton solver, 20 iterations (fewer let
+the light object pop out of the fingers), pyramidal cones; contacts only
+object-table and object-fingers.
 """
 
 import jax
@@ -28,7 +32,7 @@ class SawyerPick(HandEnv):
   def __init__(self, goal=(0.0, 0.6, 0.2), hand_start=(0.0, 0.5, 0.12),
                object_xy=(0.0, 0.6), object_jitter=0.02, success_radius=0.03,
                example_radius=0.02, episode_length=100):
-    super().__init__("sawyer_pick.xml", n_substeps=5, episode_length=episode_length,
+    super().__init__("sawyer_pick.xml", n_substeps=10, episode_length=episode_length,
                      hand_low=(-0.2, 0.4, 0.005), hand_high=(0.2, 0.8, 0.3), goal=goal,
                      target=slice(4, 7), success_radius=success_radius,
                      example_radius=example_radius)
@@ -75,7 +79,7 @@ class SawyerPick(HandEnv):
 
   def success_examples(self, rng, n=150):
     """The object held within `example_radius` of the goal, resting on the closed
-    rods: opening `GRASP_OPENING`, the hand `GRASP_DROP` below its centre
+    shelves: opening `GRASP_OPENING`, the hand `GRASP_DROP` below its centre
     (as the scripted grasp settles); every example passes `is_success`."""
     k_r, k_d = jax.random.split(rng)
     d = jax.random.normal(k_d, (n, 3))
@@ -87,21 +91,23 @@ class SawyerPick(HandEnv):
     return jnp.concatenate([opening, hand, obj], -1)
 
   def scripted_action(self, obs):
-    """A scripted grasp: above the object, down until the rods are under its
-    axis, close, carry it to the goal (succeeds on about half of the starts:
-    a held object can still slide along the rods and drop)."""
+    """A scripted grasp: above the object, down until the shelves are below the
+    bar, close, lift straight up, then carry it across to the goal."""
     opening, hand, obj = obs[..., :1], obs[..., 1:4], obs[..., 4:7]
     rel = obj - hand
     closed = opening < 2 * self._finger_min + 0.008
-    # The object can slide along the rods (y), not across them (x).
-    held = closed & (jnp.abs(rel[..., :1]) < 0.01) & (jnp.abs(rel[..., 1:2]) < 0.03) & (
+    # Held: the bar rests on the closed shelves (the end plates allow it 9 mm along y).
+    held = closed & (jnp.abs(rel[..., :1]) < 0.01) & (jnp.abs(rel[..., 1:2]) < 0.015) & (
         rel[..., 2:] > 0.01)
     off_xy = jnp.linalg.norm(rel[..., :2], axis=-1, keepdims=True) > 0.005
     above = jnp.concatenate([obj[..., :2], jnp.maximum(hand[..., 2:], obj[..., 2:] + 0.05)], -1)
-    under = obj - jnp.array([0.0, 0.0, 0.015])
+    under = obj - jnp.array([0.0, 0.0, 0.02])
     carry = self.goal - jnp.array([0.0, 0.0, GRASP_DROP])
+    # Lift straight up first, then move across.
+    lift = jnp.concatenate([hand[..., :2], jnp.full_like(hand[..., 2:], carry[2])], -1)
+    carry = jnp.where(hand[..., 2:] < carry[2] - 0.03, lift, carry)
     target = jnp.where(held, carry, jnp.where(off_xy, above, under))
-    low_enough = hand[..., 2:] <= obj[..., 2:] - 0.0125
+    low_enough = hand[..., 2:] <= obj[..., 2:] - 0.0175
     close = held | (~off_xy & low_enough)
     grip = jnp.where(close, 1.0, -1.0)
     # Carrying at half speed keeps the object seated.
@@ -111,8 +117,8 @@ class SawyerPick(HandEnv):
 
 
 # The held object relative to the hand, measured from the scripted grasp.
-GRASP_DROP = 0.0214
-GRASP_OPENING = 0.02
+GRASP_DROP = 0.013
+GRASP_OPENING = 0.016
 
 
 def sawyer_pick(**overrides) -> SawyerPick:

@@ -35,8 +35,13 @@ def pick():
   return _scripted("sawyer_pick")
 
 
+@pytest.fixture(scope="module")
+def door():
+  return _scripted("sawyer_door")
+
+
 def test_registered_and_sizes():
-  sizes = {"sawyer_push": (5, 2), "sawyer_pick": (7, 4)}
+  sizes = {"sawyer_push": (5, 2), "sawyer_pick": (7, 4), "sawyer_door": (4, 3)}
   for name, (obs, act) in sizes.items():
     env = envs.make(name)
     assert (env.observation_size, env.action_size) == (obs, act)
@@ -48,6 +53,8 @@ def test_registered_and_sizes():
 def test_bad_override_raises():
   with pytest.raises(ValueError, match="example_radius"):
     envs.make("sawyer_push", example_radius=0.05)
+  with pytest.raises(ValueError, match="goal_angle=1.2"):
+    envs.make("sawyer_door", goal_angle=1.2)
 
 
 def test_push_start_distribution(push):
@@ -76,19 +83,39 @@ def test_push_pushing_moves_the_puck_and_scripted_solves(push):
   assert np.all(np.asarray(push.scripted_final.metrics["distance"]) <= 0.03)
 
 
-def test_pick_gripper_lifts_the_object(pick):
+def test_pick_closed_gripper_lifts_the_object_and_scripted_solves(pick):
   obs = pick.scripted_obs
-  # Most scripted grasps carry the object 10 cm up on the closed rods.
+  # Every scripted grasp carries the object 10 cm up on the closed fingers.
   carried = ((obs[:, :, 6] > 0.12) & (obs[:, :, 0] < 0.03)).any(0)
-  assert carried.sum() >= BATCH // 2
+  assert carried.all()
+  assert np.all(np.asarray(pick.scripted_final.metrics["success"]) == 1.0)
+  # Opening the gripper over the table drops the object.
+  state = pick.scripted_final
+  for _ in range(10):
+    state = pick.step(state, jnp.tile(jnp.array([0.0, 0.0, 0.0, -1.0]), (BATCH, 1)))
+  assert np.all(np.asarray(state.obs[:, 6]) < 0.1)
 
 
-def test_pick_scripted_reaches_success_on_some_starts(pick):
-  # The scripted grasp is not reliable (see SawyerPick.scripted_action).
-  assert np.asarray(pick.scripted_final.metrics["success"]).sum() >= 2
+def test_door_start_distribution(door):
+  obs = np.asarray(door.start.obs)
+  np.testing.assert_allclose(obs[:, :3], np.tile([0.0, 0.45, 0.15], (BATCH, 1)), atol=1e-6)
+  angle = obs[:, 3]
+  assert np.all((angle >= 0.0) & (angle <= 0.3))
+  assert (angle == 0.0).any() and (angle > 0.05).any()   # closed and open starts
 
 
-@pytest.mark.parametrize("name", ["sawyer_push", "sawyer_pick"])
+def test_door_stays_untouched_and_opens_when_pulled(door):
+  state = door.start
+  for _ in range(10):
+    state = door.step(state, jnp.zeros((BATCH, 3)))
+  np.testing.assert_allclose(state.obs[:, 3], door.start.obs[:, 3], atol=1e-4)
+  # The scripted controller hooks the handle and pulls the door to the goal.
+  assert np.all(door.scripted_obs.max(0)[:, 3] > 0.75)
+  assert np.all(np.asarray(door.scripted_final.metrics["success"]) == 1.0)
+  assert np.all(np.asarray(door.scripted_final.metrics["distance"]) < 0.02)
+
+
+@pytest.mark.parametrize("name", ["sawyer_push", "sawyer_pick", "sawyer_door"])
 def test_success_examples_pass_the_success_test(name):
   env = envs.make(name)
   x = env.success_examples(jax.random.PRNGKey(3))
@@ -96,12 +123,12 @@ def test_success_examples_pass_the_success_test(name):
   assert bool(jnp.all(env.is_success(x)))
 
 
-@pytest.mark.parametrize("fixture", ["push", "pick"])
+@pytest.mark.parametrize("fixture", ["push", "pick", "door"])
 def test_random_rollouts_stay_finite(fixture, request):
   c = request.getfixturevalue(fixture)
   obs, state = c.random_rollout(jax.random.PRNGKey(1))
   assert np.all(np.isfinite(obs))
   assert np.all(np.isfinite(np.asarray(state.metrics["distance"])))
-  hand = np.asarray(state.obs[:, -5:-2] if fixture == "push" else state.obs[:, 1:4])
+  hand = np.asarray(state.obs[:, 1:4] if fixture == "pick" else state.obs[:, :3])
   assert np.all(hand >= np.asarray(c.env.hand_low) - 1e-5)
   assert np.all(hand <= np.asarray(c.env.hand_high) + 1e-5)
