@@ -93,7 +93,10 @@ class Checkpointer:
     if epoch in self._manager.all_steps():
       return
     leaves = named_leaves(state)
-    arrays = {n: jax.random.key_data(x) if _is_key(x) else x for n, x in leaves.items()}
+    # Zero-size leaves (e.g. an MJX model without actuators) hold no data: only
+    # their shape and dtype are kept, in the metadata.
+    arrays = {n: jax.random.key_data(x) if _is_key(x) else x for n, x in leaves.items()
+              if x.size}
     meta = {"format": FORMAT, "epoch": epoch, "config": _flat_config(self.config),
             "leaves": {n: {"shape": list(x.shape), "dtype": str(x.dtype),
                            "key_impl": str(jax.random.key_impl(x)) if _is_key(x) else None}
@@ -128,7 +131,7 @@ class Checkpointer:
 
     targets = {n: jax.ShapeDtypeStruct(jax.eval_shape(jax.random.key_data, s).shape,
                                        jnp.uint32, sharding=s.sharding) if _is_key(s) else s
-               for n, s in expected.items()}
+               for n, s in expected.items() if s.size}
     try:
       arrays = self._manager.restore(
           epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets))).state
@@ -136,12 +139,13 @@ class Checkpointer:
       raise CheckpointError(f"The {where} is damaged or unreadable ({_brief(e)}). Delete that "
                             "directory to resume from an earlier checkpoint.") from e
     sums = _host_checksums(arrays)
-    damaged = [n for n in expected if sums[n] != meta["checksums"][n]]
+    damaged = [n for n in targets if sums[n] != meta["checksums"][n]]
     if damaged:
       raise CheckpointError(f"The {where} is damaged: checksum mismatch in "
                             f"{', '.join(damaged)}. Delete that directory to resume from an "
                             "earlier checkpoint.")
-    leaves = [jax.random.wrap_key_data(arrays[n], impl=meta["leaves"][n]["key_impl"])
+    leaves = [jax.device_put(jnp.zeros(s.shape, s.dtype), s.sharding) if not s.size
+              else jax.random.wrap_key_data(arrays[n], impl=meta["leaves"][n]["key_impl"])
               if _is_key(s) else arrays[n] for n, s in expected.items()]
     return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)
 

@@ -67,6 +67,20 @@ def test_restored_state_continues_bit_identically(tmp_path):
   assert scalars(rest) == scalars(history[1:])
 
 
+def test_zero_size_leaves_round_trip(tmp_path):
+  # An MJX model without actuators has zero-size arrays in its mjx.Data.
+  state = {"w": jax.numpy.arange(3.0), "empty": jax.numpy.zeros((0, 4), jax.numpy.int32),
+           "key": jax.random.key(7)}
+  ckpt = Checkpointer(tmp_path / "ckpt", _config())
+  ckpt.save(state, 1)
+  restored = ckpt.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state))
+  _assert_same(state, restored)
+  assert restored["empty"].shape == (0, 4) and restored["empty"].dtype == jax.numpy.int32
+  wrong = {**state, "empty": jax.ShapeDtypeStruct((0, 5), jax.numpy.int32)}
+  with pytest.raises(CheckpointError, match=r"empty: \(0, 4\) int32 in the checkpoint"):
+    ckpt.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), wrong))
+
+
 def test_keeps_the_last_k(tmp_path):
   config = _config(keep_checkpoints=2)
   trainer, state, ckpt = _saved(tmp_path, config)
