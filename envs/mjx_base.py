@@ -16,6 +16,7 @@ of actuation are shared:
   aim at the current joint angles plus a scaled action, clipped to the ranges.
 """
 
+import abc
 import pathlib
 
 import mujoco
@@ -36,15 +37,57 @@ def load_model(asset: str) -> mujoco.MjModel:
 
 
 class MjxEnv(MuralEnv):
-  """A MuralEnv whose physics is MJX; subclasses define observations and metrics."""
+  """A MuralEnv whose physics is MJX.
 
-  def __init__(self, asset: str, n_substeps: int, episode_length: int):
+  Subclasses define `_obs(data)` and `goal_distance(x)` of classifier inputs;
+  success is that distance within `success_radius`, and every state's metrics
+  are the success indicator and the distance. Success examples lie within
+  `example_radius` (< `success_radius`) of the goal, so each passes the test.
+  """
+
+  def __init__(self, asset: str, n_substeps: int, episode_length: int,
+               success_radius: float, example_radius: float):
+    if not 0 <= example_radius < success_radius:
+      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
     self.mj_model = load_model(asset)
     self.sys = mjx.put_model(self.mj_model)
     # On device once, so that every trace closes over the same constants.
     self._data0 = jax.device_put(mjx.make_data(self.sys))
     self.n_substeps = int(n_substeps)
     self.episode_length = int(episode_length)
+    self.success_radius = float(success_radius)
+    self.example_radius = float(example_radius)
+
+  @abc.abstractmethod
+  def _obs(self, data: mjx.Data) -> jax.Array:
+    """The observation (observation_size,) of a physics state."""
+
+  @abc.abstractmethod
+  def goal_distance(self, x: jax.Array) -> jax.Array:
+    """Distance to the goal of classifier inputs x (..., D) -> (...)."""
+
+  def is_success(self, x: jax.Array) -> jax.Array:
+    return self.goal_distance(x) <= self.success_radius
+
+  def _metrics(self, obs: jax.Array) -> dict:
+    x = self.classifier_input(obs)
+    return {"success": self.is_success(x).astype(jnp.float32), "distance": self.goal_distance(x)}
+
+  def _state(self, data: mjx.Data) -> State:
+    """A fresh State at `data`; as in the point mazes, the reward is the success
+    indicator. Non-finite observation entries read as zero, so a diverged
+    simulation never leaks NaNs into training."""
+    obs = self._obs(data)
+    obs = jnp.where(jnp.isfinite(obs), obs, 0.0)
+    metrics = self._metrics(obs)
+    return State(pipeline_state=data, obs=obs, reward=metrics["success"],
+                 done=jnp.zeros(()), metrics=metrics, info={})
+
+  def _advance(self, state: State, data: mjx.Data) -> State:
+    """`state` moved on to the physics state `data` (its done and info kept)."""
+    new = self._state(data)
+    return state.replace(pipeline_state=data, obs=new.obs, reward=new.reward,
+                         metrics=new.metrics)
 
   @property
   def dt(self) -> float:
@@ -102,13 +145,9 @@ class HandEnv(MjxEnv):
                target: slice, success_radius, example_radius):
     """`target`: where the manipulated object's position sits in the observation;
     success is that position within `success_radius` of `goal`."""
-    super().__init__(asset, n_substeps, episode_length)
-    if not 0 <= example_radius < success_radius:
-      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    super().__init__(asset, n_substeps, episode_length, success_radius, example_radius)
     self.goal = jnp.asarray(goal, jnp.float32)
     self.target = target
-    self.success_radius = float(success_radius)
-    self.example_radius = float(example_radius)
     self._hand_adr = np.asarray([self.joint_qpos_adr(f"hand_{a}") for a in "xyz"])
     dofs = [self.mj_model.jnt_dofadr[self.mj_model.joint(f"hand_{a}").id] for a in "xyz"]
     if list(self._hand_adr) != dofs:
@@ -122,13 +161,6 @@ class HandEnv(MjxEnv):
 
   def goal_distance(self, x: jax.Array) -> jax.Array:
     return jnp.linalg.norm(x[..., self.target] - self.goal, axis=-1)
-
-  def is_success(self, x: jax.Array) -> jax.Array:
-    return self.goal_distance(x) <= self.success_radius
-
-  def _metrics(self, obs: jax.Array) -> dict:
-    return {"success": self.is_success(obs).astype(jnp.float32),
-            "distance": self.goal_distance(obs)}
 
   def hand_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[self._hand_adr]
@@ -156,12 +188,6 @@ def actuated_ranges(model: mujoco.MjModel):
   return adr, jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
 
 
-def make_state(pipeline_state, obs, metrics) -> State:
-  """A fresh State; as in the point mazes, the reward is the success indicator."""
-  return State(pipeline_state=pipeline_state, obs=obs, reward=metrics["success"],
-               done=jnp.zeros(()), metrics=metrics, info={})
-
-
-def nan_guard(obs: jax.Array) -> jax.Array:
-  """Replaces non-finite entries by zero (a diverged simulation never leaks NaNs)."""
-  return jnp.where(jnp.isfinite(obs), obs, 0.0)
+def wrap(angle: jax.Array) -> jax.Array:
+  """Angle wrapped to [-pi, pi)."""
+  return (angle + jnp.pi) % (2 * jnp.pi) - jnp.pi

@@ -17,7 +17,7 @@ are hand-door.
 import jax
 import jax.numpy as jnp
 
-from envs.mjx_base import HandEnv, make_state
+from envs.mjx_base import HandEnv
 
 # The door frame: hinge position (xy), and door coordinates (x along the closed
 # door, y along its normal) of the hand in the gap between door and bar: centred
@@ -66,15 +66,11 @@ class SawyerDoor(HandEnv):
                       jax.random.uniform(k_angle, (), maxval=self.max_open), 0.0)
     qpos = jnp.asarray(self.mj_model.qpos0).at[self._door_adr].set(angle)
     data = self.pipeline_init(self.with_hand(qpos, self.hand_start))
-    obs = self._obs(data)
-    return make_state(data, obs, self._metrics(obs))
+    return self._state(data)
 
   def step(self, state, action):
     data = self.move_hand(state.pipeline_state, action[:3])
-    obs = self._obs(data)
-    metrics = self._metrics(obs)
-    return state.replace(pipeline_state=data, obs=obs, reward=metrics["success"],
-                         metrics=metrics)
+    return self._advance(state, data)
 
   def _obs(self, data):
     return jnp.concatenate([self.hand_pos(data), data.qpos[self._door_adr, None]])

@@ -23,7 +23,7 @@ object-table and object-fingers.
 import jax
 import jax.numpy as jnp
 
-from envs.mjx_base import HandEnv, make_state
+from envs.mjx_base import HandEnv
 
 
 class SawyerPick(HandEnv):
@@ -59,18 +59,14 @@ class SawyerPick(HandEnv):
     qpos = jnp.asarray(self.mj_model.qpos0)
     qpos = qpos.at[self._obj_adr:self._obj_adr + 2].set(xy).at[self._fingers].set(self._open)
     data = self.pipeline_init(self.with_hand(qpos, self.hand_start), ctrl=self._open)
-    obs = self._obs(data)
-    return make_state(data, obs, self._metrics(obs))
+    return self._state(data)
 
   def step(self, state, action):
     data = state.pipeline_state
     grip = jnp.clip(action[3], -1.0, 1.0)
     ctrl = jnp.full(2, self._finger_min + 0.5 * (self._finger_max - self._finger_min) * (1.0 - grip))
     data = self.move_hand(data, action[:3], ctrl=ctrl)
-    obs = self._obs(data)
-    metrics = self._metrics(obs)
-    return state.replace(pipeline_state=data, obs=obs, reward=metrics["success"],
-                         metrics=metrics)
+    return self._advance(state, data)
 
   def _obs(self, data):
     opening = data.qpos[self._fingers].sum(keepdims=True)

@@ -15,7 +15,7 @@ solver, 4 iterations: the only contact pair is pusher-puck.
 import jax
 import jax.numpy as jnp
 
-from envs.mjx_base import HandEnv, make_state
+from envs.mjx_base import HandEnv
 
 
 class SawyerPush(HandEnv):
@@ -46,16 +46,12 @@ class SawyerPush(HandEnv):
     qpos = jnp.asarray(self.mj_model.qpos0).at[self._puck_adr:self._puck_adr + 2].set(
         jnp.stack([x, self.puck_y]))
     data = self.pipeline_init(self.with_hand(qpos, self.hand_start))
-    obs = self._obs(data)
-    return make_state(data, obs, self._metrics(obs))
+    return self._state(data)
 
   def step(self, state, action):
     # The workspace box is flat at the working height: z is set from step one.
     data = self.move_hand(state.pipeline_state, jnp.concatenate([action[:2], jnp.zeros(1)]))
-    obs = self._obs(data)
-    metrics = self._metrics(obs)
-    return state.replace(pipeline_state=data, obs=obs, reward=metrics["success"],
-                         metrics=metrics)
+    return self._advance(state, data)
 
   def _obs(self, data):
     return jnp.concatenate([self.hand_pos(data), data.qpos[self._puck_adr:self._puck_adr + 2]])
