@@ -45,6 +45,52 @@ def _blocked(p, q, boxes):
   return jnp.any((t_in < t_out) & (t_out > 0) & (t_in < 1))
 
 
+def _inside(p, boxes):
+  """Whether the point p lies strictly inside any box (W, 2, 2) [lo, hi]."""
+  return jnp.any(jnp.all((boxes[:, 0] < p) & (p < boxes[:, 1]), -1))
+
+
+class Geodesic:
+  """Exact geodesic distance to `goal` among (padded) boxes in a rectangular arena.
+
+  The shortest path among axis-aligned boxes bends only at box corners, so it is
+  the shortest path in the visibility graph of the corners that lie in the arena
+  [-x_half, x_half] x [-y_half, y_half] (convex: segments between its points stay in it).
+  """
+
+  def __init__(self, boxes, goal, arena):
+    """`boxes` (W, 2, 2) [lo, hi]; `arena` (x_half, y_half)."""
+    self.boxes = jnp.asarray(boxes, jnp.float32)
+    self.nodes, self.node_to_goal = self._graph(np.asarray(goal, np.float64),
+                                                np.asarray(arena, np.float64))
+
+  def _graph(self, goal, arena):
+    """Corner nodes inside the arena and their shortest-path distance to the goal."""
+    boxes = np.asarray(self.boxes, np.float64)
+    corners = [(boxes[i, a, 0] + sx, boxes[i, b, 1] + sy)
+               for i in range(len(boxes))
+               for a, sx in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))
+               for b, sy in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))]
+    nodes = [c for c in np.asarray(corners, np.float64).reshape(-1, 2)
+             if np.all(np.abs(c) <= arena) and not _inside(jnp.asarray(c), self.boxes)]
+    pts = np.asarray(nodes + [goal], np.float64).reshape(-1, 2)
+    n = len(pts)
+    dist = np.full((n, n), np.inf)
+    for i in range(n):
+      for j in range(n):
+        if i == j or not bool(_blocked(jnp.asarray(pts[i]), jnp.asarray(pts[j]), self.boxes)):
+          dist[i, j] = np.linalg.norm(pts[i] - pts[j])
+    for k in range(n):  # Floyd-Warshall on a graph of a few dozen nodes
+      dist = np.minimum(dist, dist[:, k:k + 1] + dist[k:k + 1, :])
+    return jnp.asarray(pts, jnp.float32), jnp.asarray(dist[:, -1], jnp.float32)
+
+  def __call__(self, pos: jax.Array) -> jax.Array:
+    """Length of the shortest box-avoiding path from `pos` (2,) to the goal."""
+    visible = jax.vmap(lambda q: ~_blocked(pos, q, self.boxes))(self.nodes)
+    via = jnp.linalg.norm(self.nodes - pos, axis=-1) + self.node_to_goal
+    return jnp.min(jnp.where(visible, via, jnp.inf))
+
+
 class PointMaze(MuralEnv):
   """A point mass in an arena with padded axis-aligned walls."""
 
@@ -69,9 +115,9 @@ class PointMaze(MuralEnv):
     self.example_radius = float(example_radius)
     self.episode_length = int(episode_length)
     for name, point in (("start", self.start), ("goal", self.goal)):
-      if bool(self._inside_wall(point)):
+      if bool(_inside(point, self.boxes)):
         raise ValueError(f"The {name} {point.tolist()} lies inside a padded wall.")
-    self._nodes, self._node_to_goal = self._geodesic_graph()
+    self._geodesic = Geodesic(self.boxes, self.goal, (self.arena, self.arena))
 
   # -- Brax API --------------------------------------------------------------
   @property
@@ -126,33 +172,9 @@ class PointMaze(MuralEnv):
       d = jnp.where(any_hit, jnp.where(ax, 0.0, (1.0 - t_in[first]) * d), 0.0)
     return pos
 
-  def _inside_wall(self, p):
-    return jnp.any(jnp.all((self.boxes[:, 0] < p) & (p < self.boxes[:, 1]), -1))
-
-  def _geodesic_graph(self):
-    """Corner nodes inside the arena and their shortest-path distance to the goal."""
-    corners = [(self.boxes[i, a, 0] + sx, self.boxes[i, b, 1] + sy)
-               for i in range(len(self.boxes))
-               for a, sx in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))
-               for b, sy in ((0, -_CORNER_OFFSET), (1, _CORNER_OFFSET))]
-    nodes = [c for c in np.asarray(corners, np.float64).reshape(-1, 2)
-             if np.all(np.abs(c) <= self.arena) and not self._inside_wall(jnp.asarray(c))]
-    pts = np.asarray(nodes + [np.asarray(self.goal)], np.float64).reshape(-1, 2)
-    n = len(pts)
-    dist = np.full((n, n), np.inf)
-    for i in range(n):
-      for j in range(n):
-        if i == j or not bool(_blocked(jnp.asarray(pts[i]), jnp.asarray(pts[j]), self.boxes)):
-          dist[i, j] = np.linalg.norm(pts[i] - pts[j])
-    for k in range(n):  # Floyd-Warshall on a graph of a few dozen nodes
-      dist = np.minimum(dist, dist[:, k:k + 1] + dist[k:k + 1, :])
-    return jnp.asarray(pts, jnp.float32), jnp.asarray(dist[:, -1], jnp.float32)
-
   def geodesic_distance(self, pos: jax.Array) -> jax.Array:
     """Length of the shortest wall-avoiding path from `pos` (2,) to the goal."""
-    visible = jax.vmap(lambda q: ~_blocked(pos, q, self.boxes))(self._nodes)
-    via = jnp.linalg.norm(self._nodes - pos, axis=-1) + self._node_to_goal
-    return jnp.min(jnp.where(visible, via, jnp.inf))
+    return self._geodesic(pos)
 
   def _metrics(self, pos):
     return {
