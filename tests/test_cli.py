@@ -1,7 +1,9 @@
 """The absl runner: bad input exits 2 with a clear message; a tiny run writes its outputs."""
 
+import importlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -56,3 +58,16 @@ def test_helpfull_documents_every_config_field():
                 "num_seeds", "mesh.data"):
     assert f"--config.{field} (default" in text, field
   assert text.count("--config.") >= len(base.get_config("zigzag_maze").to_dict())
+
+
+@pytest.mark.parametrize("name", sorted(
+    p.stem for p in pathlib.Path(ROOT, "experiments", "configs").glob("*.py")
+    if p.stem not in ("__init__", "base")))
+def test_every_shipped_config_and_preset_is_valid(name):
+  from experiments.configs import base
+  from mural_jax.config_checks import check_config
+  module = importlib.import_module(f"experiments.configs.{name}")
+  for preset in base.PRESETS:
+    config = module.get_config(preset)
+    assert config.env == name
+    check_config(config)
