@@ -27,6 +27,9 @@ import jax
 import jax.numpy as jnp
 
 from envs.base import MuralEnv, State
+from envs.cpu_cholesky import use_xla_cholesky
+
+use_xla_cholesky()  # before any MJX program is traced; see envs/cpu_cholesky.py
 
 ASSETS = pathlib.Path(__file__).parent / "assets"
 
