@@ -1,9 +1,12 @@
 """Environment throughput and one-epoch wall time.
 
   python -m experiments.bench_env --envs=zigzag_maze,spiral_maze --batch_sizes=1,256,4096
+  python -m experiments.bench_env --envs=sawyer_push,ant_maze --batch_sizes=1,64,1024 \
+      --steps=20 --repeats=2 --epoch_reward=      # MJX tasks: slow on a CPU
 
 For each environment and batch size: compile time and steps/s of a jitted
-`lax.scan` of `--steps` auto-resetting steps with random actions. Then (unless
+`lax.scan` of `--steps` auto-resetting steps with random actions (each step also
+computes a fresh reset, as in training). Then (unless
 --epoch_reward is empty) the wall time of one training epoch of `--epoch_env`
 under its paper preset (1000 environment steps, 1000 SAC updates, classifier
 training, evaluation), after compilation.
@@ -81,17 +84,22 @@ def main(argv):
   import jax
   device = f"{jax.devices()[0].platform.upper()} ({jax.devices()[0].device_kind}, " \
            f"{len(jax.devices())} device(s))"
-  rows = [bench_env(name, int(b), _STEPS.value, _REPEATS.value)
-          for name in _ENVS.value for b in _BATCHES.value]
+  table = not _JSON.value
+  if table:  # rows are printed as they come: MJX tasks take minutes each on a CPU
+    print(f"device: {device}")
+    print(f"{'environment':<16}{'batch':>7}{'compile s':>11}{'steps/s':>15}", flush=True)
+  rows = []
+  for name in _ENVS.value:
+    for b in _BATCHES.value:
+      r = bench_env(name, int(b), _STEPS.value, _REPEATS.value)
+      rows.append(r)
+      if table:
+        print(f"{r['env']:<16}{r['batch']:>7}{r['compile_s']:>11.2f}{r['steps_per_s']:>15,.0f}",
+              flush=True)
   epoch = bench_epoch(_EPOCH_ENV.value, _EPOCH_REWARD.value) if _EPOCH_REWARD.value else None
-  if _JSON.value:
+  if not table:
     print(json.dumps({"device": device, "env_steps": rows, "epoch": epoch}))
-    return
-  print(f"device: {device}")
-  print(f"{'environment':<16}{'batch':>7}{'compile s':>11}{'steps/s':>15}")
-  for r in rows:
-    print(f"{r['env']:<16}{r['batch']:>7}{r['compile_s']:>11.2f}{r['steps_per_s']:>15,.0f}")
-  if epoch:
+  elif epoch:
     print(f"one epoch of {epoch['env']} with the {epoch['reward']} reward "
           f"({epoch['env_steps']} env steps, {epoch['sac_updates']} SAC updates): "
           f"{epoch['epoch_s']:.2f} s (first epoch incl. compile {epoch['first_epoch_with_compile_s']:.2f} s)")
