@@ -72,6 +72,10 @@ class AntMaze(MjxEnv):
         raise ValueError(f"The {name} {p.tolist()} must lie in [-{free[0]}, {free[0]}] x "
                          f"[-{free[1]}, {free[1]}] and outside the padded inner wall.")
     self.geodesic = Geodesic([[lo - WALL_PADDING, hi + WALL_PADDING]], goal, free)
+    # For plots (as the point mazes' walls and arena): the inner block's outline.
+    self.walls = np.asarray([[(lo[0], hi[1]), (lo[0], lo[1])], [(lo[0], lo[1]), (hi[0], lo[1])],
+                             [(hi[0], lo[1]), (hi[0], hi[1])]], np.float32)
+    self.arena = ARENA
     self._home = jnp.asarray(self.mj_model.key("home").qpos, jnp.float32)   # (15,)
 
   @property

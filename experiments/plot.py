@@ -56,13 +56,13 @@ def plot_learning_curves(runs: dict, path: str) -> str:
 
 def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
   """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
-  and arena if it has them (the point mazes). Writes a PNG."""
+  and arena if it has them (the point mazes, the ant maze). Writes a PNG."""
   fig, ax = plt.subplots(figsize=(4.5, 4.5))
   for wall in getattr(env, "walls", ()):
     ax.plot(wall[:, 0], wall[:, 1], color="black", linewidth=3, solid_capstyle="round")
-  if hasattr(env, "arena"):
-    a = env.arena
-    ax.plot([-a, a, a, -a, -a], [-a, -a, a, a, -a], color="black", linewidth=1)
+  if hasattr(env, "arena"):  # half-widths: one for a square, (x, y) for a rectangle
+    x, y = np.broadcast_to(np.asarray(env.arena, float), (2,))
+    ax.plot([-x, x, x, -x, -x], [-y, -y, y, y, -y], color="black", linewidth=1)
   if hasattr(env, "goal"):
     ax.plot(*np.asarray(env.goal)[:2], "*", color="gold", markersize=14, markeredgecolor="k")
   paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
