@@ -3,7 +3,8 @@
   python -m experiments.plot RUN_DIR... --out=curves.png --trajectories=paths.png
 
 Curves: one line per run (its label is the directory name), the mean over the
-run's seeds with a band from the lowest to the highest seed. Trajectories: the
+run's seeds with a band from the lowest to the highest seed (`plot_panels` draws
+any metric per panel: the reproduction sweep's success curves per environment). Trajectories: the
 latest evaluation episodes of the first run, over the walls of its maze.
 """
 
@@ -34,24 +35,38 @@ def _over_seeds(rows: list[dict], key: str):
           np.asarray([v.min() for v in values]), np.asarray([v.max() for v in values]))
 
 
-def plot_learning_curves(runs: dict, path: str) -> str:
-  """`runs`: label -> metric rows (one per epoch and seed). Writes a PNG with one
-  panel per curve."""
-  fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 3.6))
-  for ax, (key, title) in zip(axes, CURVES):
+def plot_panels(panels: list, path: str) -> str:
+  """`panels`: (title, runs, key) triples, runs a dict label -> metric rows (one per
+  epoch and seed). Writes a PNG with one panel per triple: each run's mean of `key`
+  over seeds with a min-max seed band; a label keeps its colour in every panel."""
+  labels = list(dict.fromkeys(label for _, runs, _ in panels for label in runs))
+  colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+  handles = {}
+  for ax, (title, runs, key) in zip(axes[0], panels):
     for label, rows in runs.items():
       steps, mean, low, high = _over_seeds(rows, key)
       num_seeds = len({r.get("seed", 0) for r in rows})
-      line, = ax.plot(steps, mean, label=label + (f" ({num_seeds} seeds)" if num_seeds > 1 else ""))
+      handles[label], = ax.plot(
+          steps, mean, color=colors[label],
+          label=label + (f" ({num_seeds} seeds)" if num_seeds > 1 else ""))
       if num_seeds > 1:
-        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(steps, low, high, color=colors[label], alpha=0.2, linewidth=0)
     ax.set(title=title, xlabel="environment steps")
+    if "success" in key:  # a fraction of episodes
+      ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
-  axes[0].legend(fontsize=8)
+  axes[0, 0].legend(handles=list(handles.values()), fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
   return path
+
+
+def plot_learning_curves(runs: dict, path: str) -> str:
+  """`runs`: label -> metric rows (one per epoch and seed). Writes a PNG with one
+  panel per curve."""
+  return plot_panels([(title, runs, key) for key, title in CURVES], path)
 
 
 def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
@@ -77,20 +92,16 @@ def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str 
   return path
 
 
-def plot_run_trajectories(workdir: str, path: str) -> str:
-  """`plot_trajectories` of the latest evaluation saved in `workdir`."""
+def plot_run_trajectories(workdir: str, path: str, label: str = "") -> str:
+  """`plot_trajectories` of the latest evaluation saved in `workdir`; the title names
+  `label` (default: the run's reward)."""
   import envs  # imported here: learning curves need no environment
   with open(os.path.join(workdir, "config.json")) as f:
     config = json.load(f)
   saved = np.load(os.path.join(workdir, TRAJECTORIES))
   env = envs.make(config["env"], **config.get("env_kwargs", {}))
-  title = f"{config['env']}, {config['reward']}: epoch {int(saved['epoch'])}"
+  title = f"{config['env']}, {label or config['reward']}: epoch {int(saved['epoch'])}"
   return plot_trajectories(saved["trajectories"], path, env, title)
-
-
-_OUT = flags.DEFINE_string("out", "curves.png", "Output PNG of the learning curves.")
-_TRAJECTORIES = flags.DEFINE_string(
-    "trajectories", None, "Output PNG of the first run's latest evaluation episodes.")
 
 
 def main(argv):
@@ -98,10 +109,13 @@ def main(argv):
           for d in argv[1:]}
   if not runs:
     raise app.UsageError("Give at least one run directory containing metrics.jsonl.")
-  print(plot_learning_curves(runs, _OUT.value))
-  if _TRAJECTORIES.value:
-    print(plot_run_trajectories(argv[1], _TRAJECTORIES.value))
+  print(plot_learning_curves(runs, flags.FLAGS.out))
+  if flags.FLAGS.trajectories:
+    print(plot_run_trajectories(argv[1], flags.FLAGS.trajectories))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here: importers (train, reproduce) have their own
+  flags.DEFINE_string("out", "curves.png", "Output PNG of the learning curves.")
+  flags.DEFINE_string("trajectories", None,
+                      "Output PNG of the first run's latest evaluation episodes.")
   app.run(main)

@@ -15,6 +15,7 @@ Ctrl-C or SIGTERM save a checkpoint after the current epoch and exit 130 / 143.
 import os
 import signal
 import sys
+import time
 
 from absl import app, flags, logging
 import ml_collections
@@ -100,6 +101,7 @@ class _Stopped(Exception):
 
 
 def main(argv):
+  started = time.perf_counter()  # `wall_s` counts from here: compilation included
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
@@ -142,6 +144,8 @@ def main(argv):
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
     writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
+    kept = read_jsonl(writer.path)
+    wall_before = kept[-1].get("wall_s", 0.0) if kept else 0.0  # earlier runs of this workdir
     resume = f"resuming after epoch {start}" if start else "starting"
     print(f"{config.env} | reward {config.reward} | seed {seeds} | {resume}; compiling the "
           "epoch...", flush=True)
@@ -150,7 +154,7 @@ def main(argv):
   def on_epoch(metrics, state):
     epoch = int(np.max(metrics["epoch"]))
     if lead:
-      rows = writer.write(metrics)
+      rows = writer.write({**metrics, "wall_s": wall_before + time.perf_counter() - started})
       if not config.quiet and epoch % config.log_every_epochs == 0:
         print(progress.line(rows), flush=True)
     if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs

@@ -22,7 +22,7 @@ def _run(*args, timeout=300):
     (["--config.env=maze"], "Unknown environment 'maze'; valid choices:"),
     (["--config.total_env_steps=-5"], "total_env_steps must be a positive integer, got -5"),
     (["--config.num_envs=abc"], "--config.num_envs=abc"),
-    (["--config=experiments/configs/zigzag_maze.py:gpu"], "valid choices: paper, cpu"),
+    (["--config=experiments/configs/zigzag_maze.py:fast"], "valid choices: paper, gpu, cpu, tiny"),
 ])
 def test_bad_input_exits_2_with_the_valid_choices(args, message):
   result = _run(*args)

@@ -30,3 +30,15 @@ def test_plot_script_draws_curves_and_trajectories(tmp_path):
   for name in ("curves.png", "paths.png"):
     assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / name).stat().st_size > 5000
+
+
+def test_panels_from_hand_made_rows(tmp_path):
+  from experiments.plot import _over_seeds, plot_panels
+  rows = [{"env_steps": 100 * e, "seed": s, "eval_success": e * s / 4} for e in (1, 2)
+          for s in (1, 2, 3)]
+  steps, mean, low, high = _over_seeds(rows, "eval_success")
+  assert steps.tolist() == [100, 200]
+  assert mean.tolist() == [0.5, 1.0] and low.tolist() == [0.25, 0.5] and high.tolist() == [0.75, 1.5]
+  path = plot_panels([("maze a", {"mle": rows, "sparse": rows[:3]}, "eval_success"),
+                      ("maze b", {"sparse": rows}, "eval_success")], str(tmp_path / "p.png"))
+  assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

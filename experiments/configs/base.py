@@ -1,13 +1,14 @@
 """Every config field of a mural_jax run, with the reference's (paper) defaults.
 
 Per-environment files call `get_config(env, preset)` and override what differs.
-Presets: "paper" (the public code's settings), "cpu" (a budget that finishes
-in minutes on two CPU cores) and "tiny" (seconds: smoke runs and tests).
+Presets: "paper" (the public code's settings), "gpu" (the paper's networks sized
+for one GPU job: many environments per vectorised step), "cpu" (a budget that
+finishes in minutes on two CPU cores) and "tiny" (seconds: smoke runs and tests).
 """
 
 import ml_collections
 
-PRESETS = ("paper", "cpu", "tiny")
+PRESETS = ("paper", "gpu", "cpu", "tiny")
 
 
 def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
@@ -96,6 +97,14 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.log_every_epochs = 1
   c.quiet = False                 # no progress lines (batch jobs)
 
+  if preset == "gpu":
+    # The paper's networks and meta-NML; 40 environments per vectorised step and a
+    # quarter SAC update per environment step, so a 4000-step epoch makes a paper
+    # epoch's 1000 updates and one meta-training pass, and evaluates once.
+    c.num_envs = 40
+    c.epoch_length = 4000
+    c.sac.updates_per_step = 0.25
+    c.checkpoint_every = 25         # 100k steps: a 1.5M-state replay per seed is slow to save
   if preset == "cpu":
     c.total_env_steps = 40_000
     c.epoch_length = 1000

@@ -1,0 +1,500 @@
+"""The reproduction sweep: every (environment, reward) cell, its seeds vmapped in one
+training job; resumable; a results table, learning curves and maze trajectories.
+
+  python -m experiments.reproduce --envs=zigzag_maze,spiral_maze \
+      --rewards=mural,mle,l2,sparse --seeds=5 --preset=cpu --out=runs/sweep
+
+Each cell runs `python -m experiments.train` in its own process on
+DIR/runs/<env>/<cell> (output in log.txt there), so a crash loses only that cell.
+Rerunning the command skips finished cells and resumes the others from their
+checkpoints. After every cell and at the end it writes DIR/results.json (one row
+per environment, cell and seed), DIR/results.md (one row per environment and
+cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png. Bad input exits 2
+before anything runs; failed or unfinished cells make the sweep exit 1 after the
+others ran, naming them.
+"""
+
+import ast
+import collections
+import dataclasses
+import importlib
+import json
+import math
+import os
+import pathlib
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags, logging
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "experiments" / "configs"
+SOLVED = 0.9          # final and last-10% mean eval success at least this
+LAST_FRACTION = 0.1   # the last 10% of epochs (at least one)
+POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
+GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
+# Config fields the sweep sets itself: --set may not override them.
+SWEEP_FIELDS = ("env", "reward", "num_seeds", "preset", "quiet")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """A named cell: a reward with config overrides (`field=value`, as for --set)."""
+  reward: str
+  overrides: tuple[str, ...]
+  about: str
+
+
+VARIANTS = {
+    "mural_no_meta": Variant("mural", ("meta_nml.first_passes=0", "meta_nml.later_passes=0"),
+                             "meta-NML rewards from a network that is never meta-trained"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """One training job of the sweep: an environment and a reward (or variant)."""
+  env: str
+  name: str                   # reward or variant name, the cell's directory
+  reward: str                 # the reward source it trains with
+  preset: str
+  overrides: tuple[str, ...]  # field=value: the variant's, then the sweep's
+  seeds: tuple[int, ...]
+  num_epochs: int
+  total_env_steps: int
+
+  def train_args(self) -> list[str]:
+    """experiments.train's config flags (the workdir comes separately)."""
+    return [f"--config=experiments/configs/{self.env}.py:{self.preset}",
+            f"--config.reward={self.reward}", f"--config.num_seeds={len(self.seeds)}",
+            "--config.quiet=True", *(f"--config.{o}" for o in self.overrides)]
+
+  def spec(self) -> dict:
+    return {"env": self.env, "cell": self.name, "reward": self.reward, "preset": self.preset,
+            "overrides": list(self.overrides), "seeds": list(self.seeds)}
+
+
+_ENVS = flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments.")
+_REWARDS = flags.DEFINE_list(
+    "rewards", ["mural", "mle", "l2", "sparse"],
+    "Cells of each environment: reward names, or variants: " + "; ".join(
+        f"{name} = {v.reward} with {', '.join(v.overrides)} ({v.about})"
+        for name, v in VARIANTS.items()) + ".")
+_SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds per cell, trained together in one job.")
+_PRESET = flags.DEFINE_string("preset", "cpu", "Config preset of every cell (budgets).")
+_OUT = flags.DEFINE_string("out", None, "Output directory (required); rerun on it to resume.")
+_TOTAL = flags.DEFINE_integer("total_env_steps", 0,
+                              "Environment steps per seed; 0: the preset's.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "field=value config overrides for every cell, comma-separated or repeated "
+    "(e.g. --set=sac.updates_per_step=0.5,num_envs=8); fields as in experiments.train.")
+_TIMEOUT = flags.DEFINE_float(
+    "cell_timeout_s", 0.0, "Stop a cell after this many seconds of this run (0: no limit); "
+    "it is left resumable and reported as unfinished.")
+
+
+def _fail(message: str, status: int = 2):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(status)
+
+
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, ValueError) as e:
+    _fail(str(e))
+
+
+# -- cells and their configs ----------------------------------------------------------------
+
+def env_names() -> list[str]:
+  """Environments with a config file (experiments/configs/<env>.py)."""
+  return sorted(p.stem for p in CONFIGS.glob("*.py") if p.stem not in ("__init__", "base"))
+
+
+def cell_names() -> list[str]:
+  from mural_jax import rewards
+  return rewards.names() + sorted(VARIANTS)
+
+
+def split_overrides(values: list[str]) -> list[str]:
+  """`--set` values to single `field=value` overrides: a comma separates two only
+  when a `field=` follows it, so `meta_nml.hidden=(64,64)` stays whole."""
+  return [o for v in values for o in re.split(r",(?=\s*[A-Za-z_][\w.]*=)", v) if o.strip()]
+
+
+def apply_override(config, override: str) -> None:
+  """Sets `field=value` in `config` as `--config.field=value` would: the value is a
+  Python literal (text for string fields). Raises ValueError naming the problem."""
+  field, sep, text = (s.strip() for s in override.partition("="))
+  if not sep or not field:
+    raise ValueError(f"--set {override!r} is not of the form field=value.")
+  if field in SWEEP_FIELDS:
+    raise ValueError(f"--set {field}=... is set by the sweep; use its own flags "
+                     "(--envs, --rewards, --seeds, --preset).")
+  *parents, name = field.split(".")
+  node = config
+  try:
+    for part in parents:
+      node = node[part]
+    current = node[name]
+  except (KeyError, TypeError):
+    raise ValueError(f"Unknown config field {field!r} in --set {override!r}; "
+                     "`python -m experiments.train --helpfull` lists them.") from None
+  if isinstance(current, str):
+    value = text
+  else:
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      value = text
+  try:
+    node[name] = value
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"--set {override!r}: {e}") from None
+
+
+def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_env_steps: int):
+  """The sweep's cells, their configs loaded as experiments.train loads them and
+  checked. Raises ValueError naming the first bad name or value (with the valid
+  choices) before anything is compiled."""
+  from experiments.configs import base
+  from mural_jax.config_checks import check_config
+  if preset not in base.PRESETS:
+    raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(base.PRESETS)}.")
+  for name in env_list:
+    if name not in env_names():
+      raise ValueError(f"Unknown environment {name!r}; valid choices: "
+                       f"{', '.join(env_names())}.")
+  for name in names:
+    if name not in cell_names():
+      raise ValueError(f"Unknown reward or variant {name!r}; valid choices: "
+                       f"{', '.join(cell_names())}.")
+  if not env_list or not names:
+    raise ValueError(f"--envs and --rewards need at least one name each; environments: "
+                     f"{', '.join(env_names())}; rewards and variants: {', '.join(cell_names())}.")
+  if num_seeds < 1:
+    raise ValueError(f"--seeds must be a positive integer, got {num_seeds}.")
+  if total_env_steps < 0:
+    raise ValueError(f"--total_env_steps must be >= 0 (0: the preset's), got {total_env_steps}.")
+  overrides = tuple(overrides) + ((f"total_env_steps={total_env_steps}",)
+                                  if total_env_steps else ())
+  cells = []
+  for env in env_list:
+    for name in names:
+      variant = VARIANTS.get(name, Variant(name, (), ""))
+      config = importlib.import_module(f"experiments.configs.{env}").get_config(preset)
+      config.reward, config.num_seeds = variant.reward, num_seeds
+      cell_overrides = variant.overrides + overrides
+      try:
+        for override in cell_overrides:
+          apply_override(config, override)
+        check_config(config)
+      except ValueError as e:
+        raise ValueError(f"{env} {name}: {e}") from None
+      cells.append(Cell(env, name, variant.reward, preset, cell_overrides,
+                        tuple(config.seed + i for i in range(num_seeds)),
+                        math.ceil(config.total_env_steps / config.epoch_length),
+                        config.total_env_steps))
+  return cells
+
+
+# -- files of a cell --------------------------------------------------------------------------
+
+def workdir(out: str, cell: Cell) -> str:
+  return os.path.join(out, "runs", cell.env, cell.name)
+
+
+def read_metrics(path: str) -> list[dict]:
+  """The rows of a metrics.jsonl, skipping a line cut short by a kill; [] if absent."""
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        continue
+  return rows
+
+
+def _read_json(path: str, default):
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path: str, value) -> None:
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def reached_final_epoch(rows: list[dict], cell: Cell) -> bool:
+  """Whether every seed of `cell` has a metrics row of its final epoch."""
+  done = {r["seed"] for r in rows if r["epoch"] >= cell.num_epochs}
+  return set(cell.seeds) <= done
+
+
+def is_finished(cell: Cell, directory: str) -> bool:
+  """A finished marker written for these very training arguments."""
+  marker = _read_json(os.path.join(directory, "finished.json"), {})
+  return marker.get("train_args") == cell.train_args()
+
+
+# -- running a cell -------------------------------------------------------------------------
+
+def environment() -> dict:
+  """Where the sweep runs: device (from jax, without preallocating GPU memory), jax
+  version and commit (`+dirty` with uncommitted changes to tracked files)."""
+  import jax
+  devices = jax.devices()
+  kind = (f"cpu ({os.cpu_count()} cores)" if devices[0].platform == "cpu"
+          else devices[0].device_kind)
+  git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                                     text=True, check=True).stdout.strip()
+  try:
+    commit = git("rev-parse", "--short", "HEAD")
+    commit += "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+  except (OSError, subprocess.CalledProcessError):
+    commit = "unknown"
+  return {"device": kind if len(devices) == 1 else f"{len(devices)} x {kind}",
+          "jax_version": jax.__version__, "commit": commit}
+
+
+def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dict) -> str:
+  """Runs (or resumes) one cell; returns "finished", "timed out" or "failed (...)".
+  Its wall seconds accumulate over runs in cell.json; finished.json marks it done."""
+  directory = workdir(out, cell)
+  os.makedirs(directory, exist_ok=True)
+  state_path = os.path.join(directory, "cell.json")
+  state = {**_read_json(state_path, {"wall_s": 0.0, "runs": 0}), **cell.spec(), **where}
+  state["runs"] += 1
+  command = [sys.executable, "-m", "experiments.train", *cell.train_args(),
+             f"--workdir={directory}"]
+  wall_before, start = state["wall_s"], time.monotonic()
+
+  def record(returncode=None):
+    _write_json(state_path, {**state, "wall_s": wall_before + time.monotonic() - start,
+                             "returncode": returncode})
+
+  with open(os.path.join(directory, "log.txt"), "a") as log:
+    log.write(f"=== run {state['runs']} ({time.strftime('%Y-%m-%d %H:%M:%S')}): "
+              f"{shlex.join(command)}\n")
+    log.flush()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               env=child_env)
+    try:
+      returncode, timed_out = _wait(process, timeout_s, record)
+    except KeyboardInterrupt:  # SIGTERM: the child checkpoints after its epoch and exits
+      process.terminate()
+      record(process.wait())
+      raise
+    record(returncode)
+  if returncode == 0 and reached_final_epoch(
+      read_metrics(os.path.join(directory, "metrics.jsonl")), cell):
+    _write_json(os.path.join(directory, "finished.json"), {"train_args": cell.train_args()})
+    return "finished"
+  if timed_out:
+    return "timed out"
+  return (f"failed (exit {returncode})" if returncode else
+          "failed (metrics.jsonl lacks the final epoch)")
+
+
+def _wait(process, timeout_s: float, record) -> tuple[int, bool]:
+  """The exit status of `process`, and whether `timeout_s` (> 0) stopped it: SIGTERM
+  (the run checkpoints at the end of its epoch), SIGKILL after GRACE_S."""
+  start = time.monotonic()
+  while True:
+    try:
+      return process.wait(timeout=POLL_S), False
+    except subprocess.TimeoutExpired:
+      record()
+    if timeout_s and time.monotonic() - start > timeout_s:
+      process.terminate()
+      try:
+        return process.wait(timeout=GRACE_S), True
+      except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(), True
+
+
+# -- aggregation: metrics.jsonl -> rows -> table ----------------------------------------------
+
+def seed_summary(rows: list[dict]) -> dict:
+  """One seed's result from its per-epoch metric rows (any order, at least one)."""
+  rows = sorted({r["epoch"]: r for r in rows}.values(), key=lambda r: r["epoch"])
+  last = rows[-1]
+  tail = rows[-math.ceil(LAST_FRACTION * len(rows)):]
+  final = last["eval_success"]
+  tail_mean = statistics.fmean(r["eval_success"] for r in tail)
+  return {
+      "final_success": final,
+      "last10_success": tail_mean,
+      "first_success_steps": next((r["env_steps"] for r in rows if r["eval_success"] > 0),
+                                  None),
+      "closest_approach": min(r.get("eval_min_distance", r["eval_distance"]) for r in rows),
+      "final_success_any": last.get("eval_success_any"),
+      "solved": final >= SOLVED and tail_mean >= SOLVED,
+      "env_steps": last["env_steps"],
+  }
+
+
+def cell_rows(metrics: list[dict], info: dict) -> list[dict]:
+  """One results row per seed of a cell: `metrics` its metrics.jsonl rows, `info`
+  its cell.json (spec, wall_s, device, jax_version, commit) plus `finished`."""
+  by_seed = collections.defaultdict(list)
+  for r in metrics:
+    by_seed[r["seed"]].append(r)
+  return [{"env": info["env"], "reward": info["cell"], "base_reward": info["reward"],
+           "seed": seed, "preset": info["preset"], "overrides": info["overrides"],
+           **seed_summary(rows), "finished": info["finished"], "wall_s": info["wall_s"],
+           "seeds_in_job": len(info["seeds"]), "device": info["device"],
+           "jax_version": info["jax_version"], "commit": info["commit"]}
+          for seed, rows in sorted(by_seed.items())]
+
+
+def _number(value, digits: int = 2) -> str:
+  return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+  """One line per environment and cell (in the order of `rows`)."""
+  cells = collections.defaultdict(list)
+  for r in rows:
+    cells[r["env"], r["reward"]].append(r)
+  lines = ["| environment | cell | solved | steps to first success (median) | final success "
+           "(mean) | last 10% success (mean) | closest approach (median) | env steps | "
+           "wall time | device |", "|" + "---|" * 10]
+  for (env, name), group in cells.items():
+    firsts = [r["first_success_steps"] for r in group if r["first_success_steps"] is not None]
+    steps = f"{min(r['env_steps'] for r in group):,d}"
+    if not all(r["finished"] for r in group):
+      steps += " (unfinished)"
+    lines.append(" | ".join([
+        f"| {env}", name, f"{sum(r['solved'] for r in group)} / {len(group)}",
+        f"{statistics.median(firsts):,.0f}" if firsts else "-",
+        _number(statistics.fmean(r["final_success"] for r in group)),
+        _number(statistics.fmean(r["last10_success"] for r in group)),
+        _number(statistics.median(r["closest_approach"] for r in group)), steps,
+        f"{group[0]['wall_s'] / 60:.1f} min", f"{group[0]['device']} |"]))
+  return "\n".join(lines)
+
+
+def markdown(rows: list[dict], cells: list[Cell], command: str, commit: str) -> str:
+  """results.md: the command, preset, budget and commit above the table."""
+  budgets = sorted({c.total_env_steps for c in cells})
+  missing = [f"{c.env} {c.name}" for c in cells
+             if not any(r["env"] == c.env and r["reward"] == c.name for r in rows)]
+  return "\n".join([
+      "# Reproduction sweep", "", f"    {command}", "",
+      f"Preset `{cells[0].preset}`, budget {' / '.join(f'{b:,d}' for b in budgets)} "
+      f"environment steps per seed, commit `{commit}`.", "",
+      f"Solved: final eval success >= {SOLVED} and mean eval success over the last "
+      f"{LAST_FRACTION:.0%} of epochs >= {SOLVED}. Eval success is read at the last step of "
+      "the deterministic evaluation episodes; steps to first success: the first epoch with "
+      "eval success > 0; closest approach: the smallest distance to the goal over all steps "
+      "of the evaluation episodes and all epochs.", "",
+      markdown_table(rows), "",
+      *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])
+
+
+def write_results(out: str, cells: list[Cell], command: str, commit: str) -> list[dict]:
+  """Regenerates results.json, results.md, curves.png and the trajectory plots from
+  every cell's files; returns the rows."""
+  from experiments.plot import plot_panels, plot_run_trajectories
+  from mural_jax.metrics import TRAJECTORIES
+  rows, curves = [], collections.defaultdict(dict)
+  for cell in cells:
+    directory = workdir(out, cell)
+    metrics = read_metrics(os.path.join(directory, "metrics.jsonl"))
+    info = _read_json(os.path.join(directory, "cell.json"), None)
+    if not metrics or info is None:
+      continue
+    rows += cell_rows(metrics, {**info, "finished": is_finished(cell, directory)})
+    curves[cell.env][cell.name] = metrics
+    saved, png = (os.path.join(directory, TRAJECTORIES),
+                  os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))
+    if (_is_2d(saved) and (not os.path.exists(png)
+                           or os.path.getmtime(png) < os.path.getmtime(saved))):
+      plot_run_trajectories(directory, png, label=cell.name)
+  _write_json(os.path.join(out, "results.json"), rows)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write(markdown(rows, cells, command, commit))
+  if curves:
+    plot_panels([(f"{env}: eval success rate", runs, "eval_success")
+                 for env, runs in curves.items()], os.path.join(out, "curves.png"))
+  return rows
+
+
+def _is_2d(trajectories_path: str) -> bool:
+  """Saved evaluation paths of points in a plane (the mazes): worth a trajectory plot."""
+  import numpy as np
+  return (os.path.exists(trajectories_path)
+          and np.load(trajectories_path)["trajectories"].shape[-1] == 2)
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  if not _OUT.value:
+    _fail("--out is required: the sweep's output directory (rerun on it to resume).")
+  out = os.path.abspath(_OUT.value)
+  if os.path.exists(out) and not os.path.isdir(out):
+    _fail(f"--out {_OUT.value!r} exists and is not a directory.")
+  if _TIMEOUT.value < 0:
+    _fail(f"--cell_timeout_s must be >= 0 (0: no limit), got {_TIMEOUT.value}.")
+  child_env = dict(os.environ)  # children keep the caller's memory settings
+  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # this process only
+  try:
+    cells = make_cells(list(dict.fromkeys(_ENVS.value)), list(dict.fromkeys(_REWARDS.value)),
+                       _PRESET.value, _SEEDS.value, split_overrides(_SET.value), _TOTAL.value)
+  except ValueError as e:
+    _fail(str(e))
+  signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+  command = "python -m experiments.reproduce " + shlex.join(sys.argv[1:])
+  where = environment()
+  os.makedirs(out, exist_ok=True)
+  print(f"sweep: {len(cells)} cells x {_SEEDS.value} seeds, preset {_PRESET.value}, "
+        f"{where['device']}, commit {where['commit']}; outputs in {out}", flush=True)
+  problems = []
+  try:
+    for i, cell in enumerate(cells, 1):
+      label = f"[{i}/{len(cells)}] {cell.env} {cell.name}"
+      if is_finished(cell, workdir(out, cell)):
+        print(f"{label}: finished before, skipped", flush=True)
+        continue
+      print(f"{label}: running, log in {os.path.join(workdir(out, cell), 'log.txt')}",
+            flush=True)
+      status = run_cell(cell, out, where, _TIMEOUT.value, child_env)
+      if status != "finished":
+        problems.append(f"{cell.env} {cell.name} ({status})")
+      rows = [r for r in write_results(out, cells, command, where["commit"])
+              if r["env"] == cell.env and r["reward"] == cell.name]
+      if rows:
+        status += (f"; final eval success {statistics.fmean(r['final_success'] for r in rows):.2f}"
+                   f", {sum(r['solved'] for r in rows)}/{len(rows)} seeds solved")
+      print(f"{label}: {status}", flush=True)
+  except KeyboardInterrupt:
+    write_results(out, cells, command, where["commit"])
+    _fail("interrupted; run the same command to resume.", status=130)
+  write_results(out, cells, command, where["commit"])
+  print(f"results: {os.path.join(out, 'results.md')} (and results.json, curves.png)")
+  if problems:
+    _fail(f"unfinished cells: {'; '.join(problems)}. Logs in {out}/runs/<env>/<cell>/log.txt; "
+          "rerun the same command to resume them.", status=1)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

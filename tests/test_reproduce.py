@@ -1,0 +1,188 @@
+"""The reproduction sweep: outputs agree with the cells' metrics, finished cells are
+skipped, a killed sweep resumes to the uninterrupted result, aggregation rules, and
+bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import pytest
+
+from experiments import reproduce
+from experiments.configs import base
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEP = ["--envs=zigzag_maze", "--seeds=2", "--preset=tiny", "--total_env_steps=1000"]
+COMMAND = [sys.executable, "-m", "experiments.reproduce", *SWEEP]
+
+
+def _sweep(out, *args, timeout=300):
+  return subprocess.run([*COMMAND, f"--out={out}", *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+def _cell_dir(out, name):
+  return os.path.join(out, "runs", "zigzag_maze", name)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("sweep"))
+  result = _sweep(out, "--rewards=mle,sparse")
+  assert result.returncode == 0, result.stdout + result.stderr
+  return out
+
+
+def test_outputs_agree_with_the_cells_metrics(sweep):
+  rows = json.load(open(os.path.join(sweep, "results.json")))
+  assert [(r["reward"], r["seed"]) for r in rows] == [
+      ("mle", 0), ("mle", 1), ("sparse", 0), ("sparse", 1)]
+  for r in rows:
+    metrics = [m for m in reproduce.read_metrics(
+        os.path.join(_cell_dir(sweep, r["reward"]), "metrics.jsonl")) if m["seed"] == r["seed"]]
+    assert [m["epoch"] for m in metrics] == list(range(1, 11))
+    assert r["final_success"] == metrics[-1]["eval_success"]
+    assert r["final_success_any"] == metrics[-1]["eval_success_any"]
+    assert r["closest_approach"] == min(m["eval_min_distance"] for m in metrics)
+    assert r["closest_approach"] <= metrics[-1]["eval_distance"]
+    assert r["env_steps"] == 1000 and r["finished"] and r["seeds_in_job"] == 2
+    assert (r["env"], r["base_reward"], r["preset"]) == ("zigzag_maze", r["reward"], "tiny")
+    assert r["overrides"] == ["total_env_steps=1000"]
+    assert r["device"].startswith("cpu (") and r["jax_version"] == jax.__version__
+    assert r["commit"] != "" and r["wall_s"] > 0
+  table = open(os.path.join(sweep, "results.md")).read()
+  assert f"python -m experiments.reproduce {' '.join(SWEEP)} --out={sweep}" in table
+  assert "Preset `tiny`, budget 1,000 environment steps" in table
+  for name in ("mle", "sparse"):
+    line = next(l for l in table.splitlines() if l.startswith(f"| zigzag_maze | {name} |"))
+    assert line.count("|") == 11 and " / 2 | " in line and "| 1,000 |" in line
+  for name in ("curves.png", "trajectories_zigzag_maze_mle.png",
+               "trajectories_zigzag_maze_sparse.png"):
+    assert open(os.path.join(sweep, name), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_skips_finished_cells(sweep):
+  files = [os.path.join(_cell_dir(sweep, name), f) for name in ("mle", "sparse")
+           for f in ("log.txt", "cell.json", "finished.json", "metrics.jsonl")]
+  before = {f: open(f).read() for f in files}
+  result = _sweep(sweep, "--rewards=mle,sparse")
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.count("finished before, skipped") == 2
+  assert {f: open(f).read() for f in files} == before
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_result(sweep, tmp_path):
+  out = str(tmp_path)
+  process = subprocess.Popen([*COMMAND, f"--out={out}", "--rewards=mle"], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+  checkpoints = os.path.join(_cell_dir(out, "mle"), "checkpoints")
+  deadline = time.monotonic() + 240
+  while not (os.path.isdir(checkpoints) and any(p.isdigit() for p in os.listdir(checkpoints))):
+    assert process.poll() is None and time.monotonic() < deadline
+    time.sleep(0.02)
+  os.killpg(process.pid, signal.SIGKILL)  # the sweep and its train process
+  process.wait()
+
+  cells = reproduce.make_cells(["zigzag_maze"], ["mle"], "tiny", 2, [], 1000)
+  partial = reproduce.write_results(out, cells, "killed", "commit")
+  assert partial and not any(r["finished"] for r in partial)
+  assert all(r["env_steps"] < 1000 for r in partial)
+  assert not os.path.exists(os.path.join(_cell_dir(out, "mle"), "finished.json"))
+
+  result = _sweep(out, "--rewards=mle")
+  assert result.returncode == 0, result.stderr
+  metrics = lambda d: open(os.path.join(_cell_dir(d, "mle"), "metrics.jsonl")).read()
+  assert metrics(out) == metrics(sweep)
+  state = json.load(open(os.path.join(_cell_dir(out, "mle"), "cell.json")))
+  assert state["runs"] == 2 and state["returncode"] == 0
+
+
+def test_cell_timeout_leaves_the_cell_unfinished(tmp_path):
+  result = _sweep(tmp_path, "--rewards=sparse", "--cell_timeout_s=0.5")
+  assert result.returncode == 1
+  assert "zigzag_maze sparse (timed out)" in result.stderr
+  state = json.load(open(os.path.join(_cell_dir(tmp_path, "sparse"), "cell.json")))
+  assert state["wall_s"] >= 0.5
+  assert not os.path.exists(os.path.join(_cell_dir(tmp_path, "sparse"), "finished.json"))
+
+
+def _epochs(successes, seed=0, distances=None, min_distances=None):
+  """Hand-made metrics rows, 100 environment steps per epoch."""
+  rows = []
+  for i, s in enumerate(successes):
+    row = {"epoch": i + 1, "env_steps": 100 * (i + 1), "seed": seed, "eval_success": s,
+           "eval_distance": distances[i] if distances else 5.0}
+    if min_distances:
+      row["eval_min_distance"] = min_distances[i]
+    rows.append(row)
+  return rows
+
+
+def test_seed_summary_rules():
+  rows = _epochs([0, 0, 0.5, 0] + [0] * 14 + [1.0, 1.0], distances=[5, 4, 3, 6] + [2] * 16)
+  summary = reproduce.seed_summary(rows[::-1])  # any order
+  assert summary["first_success_steps"] == 300
+  assert summary["final_success"] == 1.0 and summary["last10_success"] == 1.0  # 2 of 20
+  assert summary["solved"] and summary["env_steps"] == 2000
+  assert summary["closest_approach"] == 2  # eval_distance without eval_min_distance
+  assert summary["final_success_any"] is None
+
+  almost = reproduce.seed_summary(_epochs([0] * 18 + [0.75, 1.0]))
+  assert almost["last10_success"] == 0.875 and not almost["solved"]
+  assert almost["first_success_steps"] == 1900
+  short = reproduce.seed_summary(_epochs([1.0, 0.5, 0.95], min_distances=[1, 0.5, 0.8]))
+  assert short["last10_success"] == 0.95 and short["solved"]  # one epoch of three
+  assert short["closest_approach"] == 0.5
+  never = reproduce.seed_summary(_epochs([0.0] * 5))
+  assert never["first_success_steps"] is None and not never["solved"]
+
+
+def test_rows_and_table_from_hand_made_metrics():
+  info = {"env": "zigzag_maze", "cell": "mural_no_meta", "reward": "mural", "preset": "cpu",
+          "overrides": ["meta_nml.first_passes=0"], "seeds": [3, 4, 5], "wall_s": 90.0,
+          "device": "cpu (2 cores)", "jax_version": "x", "commit": "abc", "finished": False}
+  metrics = (_epochs([0, 0, 1, 1], seed=3) + _epochs([0, 1, 1, 1], seed=4)
+             + _epochs([0, 0, 0], seed=5))
+  rows = reproduce.cell_rows(metrics, info)
+  assert [(r["seed"], r["reward"], r["base_reward"]) for r in rows] == [
+      (3, "mural_no_meta", "mural"), (4, "mural_no_meta", "mural"),
+      (5, "mural_no_meta", "mural")]
+  assert [r["first_success_steps"] for r in rows] == [300, 200, None]
+  line = reproduce.markdown_table(rows).splitlines()[-1]
+  assert line == ("| zigzag_maze | mural_no_meta | 2 / 3 | 250 | 0.67 | 0.67 | 5.00 | "
+                  "300 (unfinished) | 1.5 min | cpu (2 cores) |")
+
+
+def test_overrides_and_variants():
+  assert reproduce.split_overrides(["sac.updates_per_step=0.5,num_envs=8",
+                                    "meta_nml.hidden=(64,64)"]) == [
+      "sac.updates_per_step=0.5", "num_envs=8", "meta_nml.hidden=(64,64)"]
+  cell, = reproduce.make_cells(["spiral_maze"], ["mural_no_meta"], "tiny", 3,
+                               ["meta_nml.hidden=(8,8)"], 300)
+  assert (cell.reward, cell.seeds, cell.num_epochs) == ("mural", (0, 1, 2), 3)
+  assert cell.train_args()[-4:] == [
+      "--config.meta_nml.first_passes=0", "--config.meta_nml.later_passes=0",
+      "--config.meta_nml.hidden=(8,8)", "--config.total_env_steps=300"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--envs=maze"], "Unknown environment 'maze'; valid choices: ant_maze, claw_valve,"),
+    (["--rewards=mle,vice"], "Unknown reward or variant 'vice'; valid choices: cnml, count, l2, "
+                             "mle, mural, sparse, mural_no_meta."),
+    (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(base.PRESETS)}."),
+    (["--seeds=0"], "--seeds must be a positive integer, got 0."),
+    (["--set=sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
+    (["--set=num_envs=0"], "num_envs must be a positive integer, got 0."),
+])
+def test_bad_input_exits_2_before_running(tmp_path, args, message):
+  result = subprocess.run([sys.executable, "-m", "experiments.reproduce",
+                           f"--out={tmp_path / 'out'}", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 2, result.stderr
+  assert message in result.stderr and "Traceback" not in result.stderr
+  assert not (tmp_path / "out").exists()
