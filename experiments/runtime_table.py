@@ -7,6 +7,8 @@ relabelled per minibatch) and the classifier's between-epoch training. Rows:
 
 * mle: measured (a later epoch, after compilation).
 * meta_nml: measured, batched low-rank NML queries (one vmapped call per minibatch).
+  The two epochs are timed in turns, `--repeats` rounds, best of each (robust to
+  load changes on a shared machine).
 * meta_nml_per_point: the same queries answered one point at a time (the original
   scheme: the same JAX code, jitted for one point, called in a Python loop with a
   host sync per call). Extrapolated: the meta_nml epoch minus its batched query
@@ -21,9 +23,12 @@ import time
 
 from absl import app, flags
 
-_PRESET = flags.DEFINE_enum("preset", "cpu", ["paper", "cpu"], "Config preset (widths).")
+from experiments.configs import base
+
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(base.PRESETS), "Config preset (widths).")
 _POINTS = flags.DEFINE_integer("per_point_sample", 64, "Points timed one at a time.")
 _CNML_STEPS = flags.DEFINE_integer("cnml_timed_steps", 10, "Fit steps timed for naive CNML.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rounds of the two epochs (best of each).")
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object.")
 
 PAPER_SECONDS = {"mle": 23.50, "meta_nml": 39.05, "meta_nml_per_point": None,
@@ -47,19 +52,24 @@ def _config(reward: str):
   return config
 
 
-def epoch_seconds(reward: str):
-  """Seconds of a later epoch (compiled, later meta-training schedule), and its trainer."""
+def trained_one_epoch(reward: str):
+  """The trainer of `reward` and its state after a first (compiling) epoch."""
   import jax
   from mural_jax import training
   trainer = training.Trainer(_config(reward))
-  state = trainer.init(jax.random.key(0))
-  state, metrics = trainer.run_epoch(state)  # compiles; first-epoch schedule
-  jax.block_until_ready(metrics)  # else its execution would leak into the timed epoch
-  holder = {}
-  def run():
-    holder["state"], metrics = trainer.run_epoch(state)
-    return metrics
-  return _timed(run), trainer, holder["state"]
+  state, metrics = trainer.run_epoch(trainer.init(jax.random.key(0)))
+  jax.block_until_ready(metrics)  # else its execution would leak into a timed epoch
+  return trainer, state
+
+
+def epoch_seconds(runs: dict) -> dict:
+  """{reward: seconds of a later epoch} for runs = {reward: (trainer, state)}, timed in turns."""
+  import jax
+  import jax.numpy as jnp
+  from experiments.profile_epoch import best_seconds
+  copy = lambda state: (jax.tree.map(jnp.copy, state),)  # run_epoch donates its state
+  return best_seconds({reward: (trainer.run_epoch, lambda state=state: copy(state))
+                       for reward, (trainer, state) in runs.items()}, _REPEATS.value)
 
 
 def query_seconds(trainer, state, points: int):
@@ -98,8 +108,10 @@ def cnml_query_seconds(timed_steps: int):
 def main(argv):
   del argv
   import jax
-  mle_s, _, _ = epoch_seconds("mle")
-  nml_s, trainer, state = epoch_seconds("mural")
+  runs = {reward: trained_one_epoch(reward) for reward in ("mle", "mural")}
+  seconds = epoch_seconds(runs)
+  mle_s, nml_s = seconds["mle"], seconds["mural"]
+  trainer, state = runs["mural"]
   updates = trainer.steps_per_epoch * trainer.updates_per_step
   queries = updates * trainer.config.sac.batch_size
   batched_s, point_s = query_seconds(trainer, state, _POINTS.value)
@@ -115,12 +127,14 @@ def main(argv):
     row["ratio_to_mle"] = row["seconds"] / mle_s
     row["paper_seconds"] = PAPER_SECONDS[name]
   device = f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
-  info = {"device": device, "preset": _PRESET.value, "queries_per_epoch": queries,
+  info = {"device": device, "preset": _PRESET.value, "repeats": _REPEATS.value,
+          "queries_per_epoch": queries,
           "batched_query_s": batched_s, "per_point_query_s": point_s}
   if _JSON.value:
     print(json.dumps({**rows, "info": info}))
     return
-  print(f"device: {device}; preset {_PRESET.value}; {queries:,d} reward queries per epoch "
+  print(f"device: {device}; preset {_PRESET.value}; epochs: best of {_REPEATS.value}; "
+        f"{queries:,d} reward queries per epoch "
         f"(batched {batched_s * 1e3:.2f} ms / {trainer.config.sac.batch_size} states; "
         f"one at a time {point_s * 1e3:.2f} ms / state)")
   print(f"{'classifier':<22}{'s / epoch':>14}{'x mle':>10}{'paper s':>10}{'paper x':>9}")

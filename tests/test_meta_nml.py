@@ -81,8 +81,10 @@ def test_lowrank_equals_vmap_of_grad_trained(toy):
   _lowrank_vs_grad(state, jnp.concatenate([far, pos[:3], neg[:3]]), context, chunk_size=7)
 
 
-def test_lowrank_equals_vmap_of_grad_deeper_uneven_net():
-  settings = meta_nml.Settings(hidden=(24, 16, 8), pool_size=64, points_per_task=16)
+@pytest.mark.parametrize("hidden", [(24, 16, 8), (12,)])
+def test_lowrank_equals_vmap_of_grad_other_depths(hidden):
+  """Several middle layers of uneven widths, and none (the first layer is the last hidden)."""
+  settings = meta_nml.Settings(hidden=hidden, pool_size=64, points_per_task=16)
   state = meta_nml.init(jax.random.key(5), settings, 3)
   state = state.replace(pool_x=jax.random.normal(jax.random.key(6), (64, 3)))
   context = meta_nml.sample_context(state, jax.random.key(7))

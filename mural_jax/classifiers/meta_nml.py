@@ -31,7 +31,10 @@ Query paths (`nml_probs(method=...)`), equal to float tolerance:
   Layers are applied in order, so each adapted layer sees activations made by
   the adapted layers below it. Memory O(batch x (context + width)). Cost: one
   forward and one backward pass at theta_0 of context and queries together,
-  then one forward pass per label through the adapted layers.
+  then one forward pass per label through the adapted hidden layers after the
+  first (whose input, the query, both labels share: its product and context
+  correction come from the theta_0 pass), and a dot product per label for the
+  last layer (only the adapted margin z_1 - z_0 is needed).
 * "grad": vmap over queries and labels of a `jax.grad` SGD step, then a forward
   pass; O(batch x params) memory (`chunk_size` bounds it).
 
@@ -332,64 +335,64 @@ def _grad_path(params, settings, queries, context, chunk_size):
   return _own_label_probs(out)                                      # (B, 2)
 
 
-def _forward_taps(params: Params, x: jax.Array, eps: list) -> tuple[jax.Array, list]:
-  """`mlp_apply` with eps[l] added to layer l's pre-activation; also returns layer inputs."""
-  inputs = []
-  for i, (layer, e) in enumerate(zip(params, eps)):
-    inputs.append(x)
-    x = x @ layer["w"] + layer["b"] + e
-    if i < len(params) - 1:
-      x = jax.nn.relu(x)
-  return x, inputs
+def _taps(params: Params, x: jax.Array):
+  """Forward and margin backward at theta_0 of a batch x (n, D).
 
-
-def _margin_backprop(params: Params, x: jax.Array):
-  """Logits (n, 2), layer inputs a_l (n, in_l) and d(z_1 - z_0)/dz_l (n, out_l) per example.
-
-  The gradient of the summed margin with respect to a zero added to each
-  example's pre-activation is that example's own margin delta.
+  Returns the margins z_1 - z_0 (n,), every layer's input a_l (n, in_l) and, for
+  every layer but the last, m_l = d(z_1 - z_0)/dz_l (n, out_l) (at the last
+  layer it is (-1, 1) for every example), and the first layer's z_0 (n, out_0).
   """
-  def summed_margin(eps):
-    logits, inputs = _forward_taps(params, x, eps)
-    return jnp.sum(logits[:, 1] - logits[:, 0]), (logits, inputs)
-
-  eps = [jnp.zeros(x.shape[:-1] + layer["b"].shape) for layer in params]
-  margins, (logits, inputs) = jax.grad(summed_margin, has_aux=True)(eps)
-  return logits, inputs, margins
-
-
-def _ce_slope(logits: jax.Array, label: jax.Array) -> jax.Array:
-  """c = dCE/dz_1 of one example: with 2 logits dCE/dz = c * (-1, 1)."""
-  return jax.grad(cross_entropy)(logits, label)[1]
+  inputs, pre = [], []
+  for layer in params:
+    inputs.append(x)
+    pre.append(x @ layer["w"] + layer["b"])
+    x = jax.nn.relu(pre[-1])
+  w_out = params[-1]["w"]
+  m = jnp.where(pre[-2] > 0, w_out[:, 1] - w_out[:, 0], 0.0)      # (n, out_{L-2})
+  margins = [m]
+  for layer, z in zip(params[-2:0:-1], pre[-3::-1]):
+    m = jnp.where(z > 0, m @ layer["w"].T, 0.0)
+    margins.insert(0, m)
+  return pre[-1][:, 1] - pre[-1][:, 0], inputs, margins, pre[0]
 
 
 def _lowrank_path(params, settings, queries, context):
-  """Exact adapted-network logits from per-example outer products; no weight copies.
+  """Exact adapted-network probabilities from per-example outer products; no weight copies.
 
   With 2 logits each example's delta at layer l is c_j * m_j, where m_j =
   d(z_1 - z_0)/dz_l does not depend on the label and c_j = dCE/dz_1 does; one
-  backward pass of context and queries together thus serves both labels.
+  backward pass of context and queries together thus serves both labels. The
+  query is each label's input to the first layer, so that layer's product and
+  context correction are computed once for both; the last layer only needs the
+  adapted margin, a dot product with a per-query vector.
   """
-  n_ctx, labels = context.x.shape[0], jnp.arange(2, dtype=jnp.int32)
-  logits, inputs, margins = _margin_backprop(params, jnp.concatenate([context.x, queries]))
-  slope_ctx = jax.vmap(_ce_slope)(logits[:n_ctx], context.y)                 # (C,)
-  slope_q = jax.vmap(jax.vmap(_ce_slope, (None, 0)), (0, None))(logits[n_ctx:], labels)  # (B, 2)
+  n_ctx, lr, wq = context.x.shape[0], settings.inner_lr, settings.inner_query_weight
+  margin, inputs, margins, z_first = _taps(params, jnp.concatenate([context.x, queries]))
+  ctx, qry = slice(None, n_ctx), slice(n_ctx, None)
   w_ctx = jax.vmap(distance_weights, (0, None, None))(
-      queries, context.x, settings.kernel_threshold)                        # (B, C)
-  total = w_ctx.sum(-1) + settings.inner_query_weight                      # (B,)
-  coef_ctx = w_ctx / total[:, None] * slope_ctx                             # (B, C)
-  coef_q = settings.inner_query_weight / total[:, None] * slope_q           # (B, 2)
-  h = jnp.broadcast_to(queries[:, None], (queries.shape[0], 2, queries.shape[1]))  # (B, 2, D)
-  for i, layer in enumerate(params):
-    a_ctx, a_q = inputs[i][:n_ctx], inputs[i][n_ctx:]                       # (C, in), (B, in)
-    m_ctx, m_q = margins[i][:n_ctx], margins[i][n_ctx:]                     # (C, out), (B, out)
-    s_ctx = (h @ a_ctx.T + 1) * coef_ctx[:, None]                           # (B, 2, C)
-    s_q = (jnp.einsum("byi,bi->by", h, a_q) + 1) * coef_q                   # (B, 2)
-    step = s_ctx @ m_ctx + s_q[..., None] * m_q[:, None]                    # (B, 2, out)
-    h = h @ layer["w"] + layer["b"] - settings.inner_lr * step
-    if i < len(params) - 1:
-      h = jax.nn.relu(h)
-  return _own_label_probs(h)
+      queries, context.x, settings.kernel_threshold)                      # (B, C)
+  total = w_ctx.sum(-1, keepdims=True) + wq                              # (B, 1)
+  p1 = jax.nn.sigmoid(margin)                                            # p_theta0(1 | x)
+  coef_ctx = w_ctx / total * (p1[ctx] - context.y)                       # (B, C): c_j
+  coef_q = wq / total * (p1[qry, None] - jnp.arange(2))                  # (B, 2): per label
+
+  # First layer: the same input q for both labels.
+  a, m = inputs[0], margins[0]
+  z_ctx = z_first[qry] - lr * ((queries @ a[ctx].T + 1) * coef_ctx) @ m[ctx]   # (B, out)
+  s_q = (jnp.sum(queries * queries, -1, keepdims=True) + 1) * coef_q          # (B, 2)
+  h = jax.nn.relu(z_ctx[:, None] - lr * s_q[..., None] * m[qry, None])        # (B, 2, out)
+  for layer, a, m in zip(params[1:-1], inputs[1:-1], margins[1:]):
+    s_q = (jnp.einsum("byi,bi->by", h, a[qry]) + 1) * coef_q                  # (B, 2)
+    s_ctx = (h @ a[ctx].T + 1) * coef_ctx[:, None]                            # (B, 2, C)
+    h = jax.nn.relu(h @ layer["w"] + layer["b"]
+                    - lr * (s_ctx @ m[ctx] + s_q[..., None] * m[qry, None]))
+  # Last layer: only the adapted margin z_1 - z_0; m_j = (-1, 1) there, so every example
+  # moves the margin's weights w_1 - w_0 by -2 lr c_j a_j and its bias by -2 lr c_j.
+  a, w, b = inputs[-1], params[-1]["w"], params[-1]["b"]
+  v = (w[:, 1] - w[:, 0]) - 2 * lr * (coef_ctx @ a[ctx])                    # (B, in)
+  u = (jnp.einsum("byi,bi->by", h, v) + (b[1] - b[0]) - 2 * lr * coef_ctx.sum(-1, keepdims=True)
+       - 2 * lr * coef_q * (jnp.einsum("byi,bi->by", h, a[qry]) + 1))        # (B, 2)
+  return jax.nn.sigmoid(jnp.stack([-u[:, 0], u[:, 1]], -1))                 # p_theta_y(y | q)
 
 
 def nml_probs(state_or_params, queries: jax.Array, context: Context,

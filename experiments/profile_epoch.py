@@ -1,0 +1,187 @@
+"""Where one training epoch's time goes: env steps, SAC updates, reward queries, ...
+
+  python -m experiments.profile_epoch --config=experiments/configs/zigzag_maze.py:cpu \
+      [--config.reward=mural] [--config.<field>=<value> ...] [--repeats=3] [--json]
+
+The config flag is experiments/train.py's (`file:preset`, any override). One
+seed is profiled. A first real epoch fills the replay (and runs the first
+meta-training schedule); then each part of the next epoch is jitted on its own,
+with the epoch's exact shapes, as a `lax.scan` over its per-epoch count (so
+dispatch is amortised as inside the compiled epoch):
+
+* env steps: act in `num_envs` environments, step, insert into the replay (the
+  trainer's own step, with learning switched off by a warm-up step count);
+* SAC updates: minibatch sample + update;
+* reward queries: the reward source on each minibatch's next states
+  (relabel=batch), or on each step's `num_envs` next states (relabel=collect);
+* reward-source training: meta-training / classifier training between epochs;
+* evaluation: the deterministic episodes.
+
+The whole compiled epoch (`Trainer.run_epoch`) is timed too; "host work /
+overhead" is it minus the parts' sum (noise can make it slightly negative).
+The parts and the epoch are timed in turns, `--repeats` rounds after compilation,
+and the best run of each is reported.
+"""
+
+import json
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+OVERHEAD = "host work / overhead"
+
+
+def best_seconds(timed: dict, repeats: int) -> dict:
+  """{name: best wall time of fn(*make_args())} for timed = {name: (fn, make_args)}.
+
+  After one compiling run of each, the functions are timed in turns, `repeats`
+  rounds, so that a change of load on a shared machine hits them all alike.
+  """
+  import jax
+  for fn, make_args in timed.values():
+    jax.block_until_ready(fn(*make_args()))
+  best = dict.fromkeys(timed, float("inf"))
+  for _ in range(repeats):
+    for name, (fn, make_args) in timed.items():
+      args = jax.block_until_ready(make_args())
+      start = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      best[name] = min(best[name], time.perf_counter() - start)
+  return best
+
+
+def _parts(trainer, ts):
+  """{part: (calls per epoch, jitted fn of one argument: a key)} for the epoch after `ts`."""
+  import jax
+  import jax.numpy as jnp
+  from mural_jax import rewards, training
+  from mural_jax.evaluation import evaluate
+  from mural_jax.replay import replay_sample
+
+  c = trainer.config
+  steps = trainer.steps_per_epoch
+  # Vectorised steps of this epoch past warm-up (every one, after the first epoch).
+  start = int(ts.env_steps)
+  learning = sum(start + (i + 1) * c.num_envs >= c.warmup_steps for i in range(steps))
+  updates = learning * trainer.updates_per_step
+
+  # The trainer's own env step, never learning: a step count far below warm-up makes its
+  # lax.cond skip the updates; relabel=batch keeps collect-time rewards out (timed below).
+  acting = trainer
+  if c.relabel == "collect":
+    config = c.copy_and_resolve_references()
+    config.relabel = "batch"
+    acting = training.Trainer(config)
+  warm_up = ts.replace(env_steps=jnp.full_like(ts.env_steps, jnp.iinfo(jnp.int32).min // 2))
+
+  def env_steps(key):
+    return jax.lax.scan(acting._env_step, warm_up.replace(key=key), None, steps)[0]
+
+  def sac_updates(key):
+    def update(sac_state, k):
+      k_sample, k_update = jax.random.split(k)
+      batch = replay_sample(ts.replay, k_sample, c.sac.batch_size)
+      return trainer.sac.update(sac_state, batch, k_update)[0], None
+    return jax.lax.scan(update, ts.sac, jax.random.split(key, updates))[0]
+
+  # Queries: replay states with the epoch's shapes, per minibatch or per vectorised step.
+  queries, size = (updates, c.sac.batch_size) if c.relabel == "batch" else (steps, c.num_envs)
+
+  def reward_queries(key):
+    k_x, k_rew = jax.random.split(key)
+    x = replay_sample(ts.replay, k_x, queries * size)["next_x"].reshape(queries, size, -1)
+    return jax.lax.map(lambda a: trainer.source.rewards(ts.reward, *a),
+                       (x, jax.random.split(k_rew, queries)))
+
+  def source_training(key):
+    k_neg, k_train = jax.random.split(key)
+    negatives = replay_sample(ts.replay, k_neg, trainer.source.num_negatives)["next_x"]
+    data = rewards.TrainData(positives=ts.positives, negatives=negatives, epoch=ts.epoch)
+    return trainer.source.train(ts.reward, data, k_train)
+
+  def evaluation(key):
+    policy = lambda obs: trainer.sac.deterministic_action(ts.sac.actor, obs)
+    return evaluate(trainer.env, policy, key, c.eval_episodes, trainer.episode_length)
+
+  parts = {"env steps": (steps, env_steps), "SAC updates": (updates, sac_updates),
+           "reward queries": (queries, reward_queries)}
+  if trainer.source.train is not None:
+    parts["reward-source training"] = (1, source_training)
+  parts["evaluation"] = (1, evaluation)
+  return {name: (count, jax.jit(fn)) for name, (count, fn) in parts.items()}
+
+
+def profile(config, repeats: int = 3) -> dict:
+  """Seconds per epoch of each part, the whole epoch and the overhead, with run info."""
+  import jax
+  import jax.numpy as jnp
+  from mural_jax import training
+
+  if config.num_seeds != 1:
+    raise ValueError(f"num_seeds={config.num_seeds}: profile_epoch profiles one seed (1).")
+  if repeats < 1:
+    raise ValueError(f"repeats={repeats} must be >= 1.")
+  trainer = training.Trainer(config)
+  ts, _ = jax.block_until_ready(trainer.run_epoch(trainer.init(trainer.keys())))
+
+  parts = _parts(trainer, ts)
+  timed = {name: (fn, lambda key=jax.random.key(i): (key,))
+           for i, (name, (count, fn)) in enumerate(parts.items()) if count}
+  # run_epoch donates its state: every run gets a fresh copy.
+  timed["epoch"] = (trainer.run_epoch, lambda: (jax.tree.map(jnp.copy, ts),))
+  seconds = best_seconds(timed, repeats)
+  rows = {name: {"count": count, "seconds": seconds.get(name, 0.0)}
+          for name, (count, _) in parts.items()}
+  epoch_s = seconds["epoch"]
+  rows[OVERHEAD] = {"count": 1, "seconds": epoch_s - sum(r["seconds"] for r in rows.values())}
+  for row in rows.values():
+    row["ms_per_call"] = 1e3 * row["seconds"] / max(row["count"], 1)
+    row["percent"] = 100 * row["seconds"] / epoch_s
+  device = jax.devices()[0]
+  info = {"device": f"{device.platform} ({device.device_kind})", "preset": config.preset,
+          "env": config.env, "reward": config.reward, "relabel": config.relabel,
+          "epoch_seconds": epoch_s, "repeats": repeats}
+  return {"parts": rows, "info": info}
+
+
+def table(result: dict) -> str:
+  info, rows = result["info"], result["parts"]
+  lines = [f"device: {info['device']}; preset {info['preset']}; {info['env']}, reward "
+           f"{info['reward']} (relabel {info['relabel']}); a later epoch, best of "
+           f"{info['repeats']}",
+           f"{'part':<24}{'calls':>8}{'ms / call':>12}{'s / epoch':>12}{'%':>8}"]
+  for name, row in rows.items():
+    lines.append(f"{name:<24}{row['count']:>8,d}{row['ms_per_call']:>12.3f}"
+                 f"{row['seconds']:>12.3f}{row['percent']:>8.1f}")
+  lines.append(f"{'whole epoch (measured)':<24}{'':>20}{info['epoch_seconds']:>12.3f}{100:>8.1f}")
+  return "\n".join(lines)
+
+
+def main():
+  """Defines the flags (here, so that importing this module defines none) and runs."""
+  config = config_flags.DEFINE_config_file(
+      "config", "experiments/configs/zigzag_maze.py:cpu",
+      "Config file with an optional preset after ':' (as experiments/train.py); override any "
+      "field with --config.<field>=<value>.")
+  repeats = flags.DEFINE_integer("repeats", 3, "Timed rounds (the best run of each is reported).")
+  as_json = flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
+
+  def run(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
+    try:
+      result = profile(config.value, repeats.value)
+    except ValueError as e:  # bad config: exit 2 with the message, as experiments/train.py
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+    print(json.dumps(result) if as_json.value else table(result))
+
+  app.run(run)
+
+
+if __name__ == "__main__":
+  main()
