@@ -32,10 +32,10 @@ import time
 
 from absl import app, flags, logging
 
+from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "experiments" / "configs"
-SOLVED = 0.9          # final and last-10% mean eval success at least this
-LAST_FRACTION = 0.1   # the last 10% of epochs (at least one)
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
 GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
 # Config fields the sweep sets itself: --set may not override them.
@@ -327,25 +327,6 @@ def _wait(process, timeout_s: float, record) -> tuple[int, bool]:
 
 
 # -- aggregation: metrics.jsonl -> rows -> table ----------------------------------------------
-
-def seed_summary(rows: list[dict]) -> dict:
-  """One seed's result from its per-epoch metric rows (any order, at least one)."""
-  rows = sorted({r["epoch"]: r for r in rows}.values(), key=lambda r: r["epoch"])
-  last = rows[-1]
-  tail = rows[-math.ceil(LAST_FRACTION * len(rows)):]
-  final = last["eval_success"]
-  tail_mean = statistics.fmean(r["eval_success"] for r in tail)
-  return {
-      "final_success": final,
-      "last10_success": tail_mean,
-      "first_success_steps": next((r["env_steps"] for r in rows if r["eval_success"] > 0),
-                                  None),
-      "closest_approach": min(r.get("eval_min_distance", r["eval_distance"]) for r in rows),
-      "final_success_any": last.get("eval_success_any"),
-      "solved": final >= SOLVED and tail_mean >= SOLVED,
-      "env_steps": last["env_steps"],
-  }
-
 
 def cell_rows(metrics: list[dict], info: dict) -> list[dict]:
   """One results row per seed of a cell: `metrics` its metrics.jsonl rows, `info`

@@ -14,6 +14,7 @@ Ctrl-C or SIGTERM save a checkpoint after the current epoch and exit 130 / 143.
 
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -54,6 +55,11 @@ _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "host:port of process 0, reachable from every process.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (hosts).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
+    "distributed_timeout_s", 120,
+    "With --distributed: how long processes wait for the coordinator and for each other "
+    "at start and at exit, and how long a process may stop responding before the others "
+    "stop with an error.", lower_bound=1)
 
 
 def _fail(message: str, status: int = 2):
@@ -69,6 +75,36 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except (flags.Error, ValueError) as e:
     _fail(str(e))
+
+
+def _wait_for_coordinator(address: str, timeout_s: float) -> None:
+  """Returns once `address` (host:port) accepts connections; exits with a clear error
+  if it does not within `timeout_s` (JAX itself would abort with a gRPC deadline)."""
+  host, _, port = address.rpartition(":")
+  if not host or not port.isdigit():
+    _fail(f"--coordinator_address {address!r} is not host:port.")
+  deadline = time.monotonic() + timeout_s
+  while True:
+    try:
+      socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+      return
+    except OSError as e:
+      if time.monotonic() > deadline:
+        _fail(f"could not reach the coordinator {address} within --distributed_timeout_s="
+              f"{timeout_s:g} s ({e}). Start process 0 (--process_id=0) on that host, and "
+              "check that the address is reachable from here.", status=1)
+    time.sleep(0.5)
+
+
+def _initialize_distributed(jax) -> None:
+  """jax.distributed.initialize with every wait bounded by --distributed_timeout_s."""
+  timeout = _DISTRIBUTED_TIMEOUT.value
+  if _COORDINATOR.value and _PROCESS_ID.value:  # process 0 runs the coordinator
+    _wait_for_coordinator(_COORDINATOR.value, timeout)
+  jax.distributed.initialize(
+      _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+      initialization_timeout=timeout, heartbeat_timeout_seconds=timeout,
+      shutdown_timeout_seconds=timeout)
 
 
 def _prepare_workdir(path: str) -> str:
@@ -109,7 +145,7 @@ def main(argv):
   config = _CONFIG.value
   import jax  # imported after flag parsing, so --help and flag errors are fast
   if _DISTRIBUTED.value:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    _initialize_distributed(jax)
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
@@ -131,7 +167,8 @@ def main(argv):
     _fail(str(e))
 
   from experiments.plot import plot_learning_curves, plot_run_trajectories
-  from mural_jax.metrics import TRAJECTORIES, MetricsWriter, Progress, read_jsonl
+  from mural_jax.metrics import (LAST_FRACTION, SOLVED, TRAJECTORIES, MetricsWriter, Progress,
+                                 read_jsonl, seed_summary)
 
   lead = jax.process_index() == 0  # one process writes metrics, plots and progress
   seeds = ", ".join(map(str, trainer.seeds))
@@ -190,8 +227,12 @@ def main(argv):
     outputs.append(os.path.basename(
         plot_run_trajectories(workdir, os.path.join(workdir, "trajectories.png"))))
   last = [r for r in rows if r["epoch"] == rows[-1]["epoch"]]
-  print(f"result: {config.env} with the {config.reward} reward, seed {seeds}: "
-        f"{progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
+  solved = sum(seed_summary([r for r in rows if r["seed"] == s])["solved"] for s in trainer.seeds)
+  verdict = (f"solved in {solved} of {len(trainer.seeds)} seeds" if len(trainer.seeds) > 1
+             else "goal reached, solved" if solved else "not solved")
+  print(f"result: {config.env} with the {config.reward} reward, seed {seeds}: {verdict} "
+        f"(eval success >= {SOLVED} at the end and over the last {LAST_FRACTION:.0%} of "
+        f"epochs); {progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
         f"{progress.elapsed()}; outputs in {workdir} ({', '.join(outputs)})")
 
 

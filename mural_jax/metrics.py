@@ -3,12 +3,16 @@ one-line progress display. Multi-seed metrics (leading seed axis) become one row
 per seed; TensorBoard gets the mean over seeds and each seed's curve."""
 
 import json
+import math
 import os
+import statistics
 import time
 
 import numpy as np
 
 SCALAR_TYPES = (int, float)
+SOLVED = 0.9          # a seed is solved when its final and last-10% mean eval success
+LAST_FRACTION = 0.1   # are at least SOLVED (the last 10% of epochs: at least one)
 TRAJECTORIES = "eval_trajectories.npz"
 
 
@@ -19,11 +23,12 @@ def scalars(metrics: dict) -> dict:
 
 def seed_rows(metrics: dict, seeds) -> list[dict]:
   """One row of scalars per seed, each with its `seed`; `metrics` values are
-  scalars (one seed) or arrays with a leading seed axis."""
+  scalars (shared by every seed, or one seed's) or arrays with a leading seed axis."""
+  shared = scalars(metrics)
   if len(seeds) == 1:
-    return [{**scalars(metrics), "seed": int(seeds[0])}]
+    return [{**shared, "seed": int(seeds[0])}]
   per_seed = {k: v for k, v in metrics.items() if np.ndim(v) == 1}
-  return [{**{k: v[i].item() for k, v in per_seed.items()}, "seed": int(s)}
+  return [{**shared, **{k: v[i].item() for k, v in per_seed.items()}, "seed": int(s)}
           for i, s in enumerate(seeds)]
 
 
@@ -128,3 +133,22 @@ class Progress:
 
   def elapsed(self) -> str:
     return _clock(time.perf_counter() - self.start)
+
+
+def seed_summary(rows: list[dict]) -> dict:
+  """One seed's result from its per-epoch metric rows (any order, at least one)."""
+  rows = sorted({r["epoch"]: r for r in rows}.values(), key=lambda r: r["epoch"])
+  last = rows[-1]
+  tail = rows[-math.ceil(LAST_FRACTION * len(rows)):]
+  final = last["eval_success"]
+  tail_mean = statistics.fmean(r["eval_success"] for r in tail)
+  return {
+      "final_success": final,
+      "last10_success": tail_mean,
+      "first_success_steps": next((r["env_steps"] for r in rows if r["eval_success"] > 0),
+                                  None),
+      "closest_approach": min(r.get("eval_min_distance", r["eval_distance"]) for r in rows),
+      "final_success_any": last.get("eval_success_any"),
+      "solved": final >= SOLVED and tail_mean >= SOLVED,
+      "env_steps": last["env_steps"],
+  }

@@ -45,10 +45,13 @@ def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
   assert result.returncode == 0, result.stderr
   rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
   assert [r["env_steps"] for r in rows] == [500, 1000]
-  assert all({"eval_success", "eval_distance"} <= set(r) for r in rows)
+  assert all({"eval_success", "eval_distance", "eval_success_any", "eval_min_distance"} <= set(r)
+             for r in rows)
+  assert 0 < rows[0]["wall_s"] < rows[1]["wall_s"]
   assert os.listdir(tmp_path / "tensorboard")
   assert (tmp_path / "curves.png").stat().st_size > 1000
-  assert result.stdout.strip().splitlines()[-1].startswith("result: zigzag_maze")
+  last = result.stdout.strip().splitlines()[-1]
+  assert last.startswith("result: zigzag_maze with the mural reward, seed 0: not solved (")
 
 
 def test_helpfull_documents_every_config_field():

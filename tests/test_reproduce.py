@@ -14,6 +14,7 @@ import pytest
 
 from experiments import reproduce
 from experiments.configs import base
+from mural_jax.metrics import seed_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = ["--envs=zigzag_maze", "--seeds=2", "--preset=tiny", "--total_env_steps=1000"]
@@ -125,20 +126,20 @@ def _epochs(successes, seed=0, distances=None, min_distances=None):
 
 def test_seed_summary_rules():
   rows = _epochs([0, 0, 0.5, 0] + [0] * 14 + [1.0, 1.0], distances=[5, 4, 3, 6] + [2] * 16)
-  summary = reproduce.seed_summary(rows[::-1])  # any order
+  summary = seed_summary(rows[::-1])  # any order
   assert summary["first_success_steps"] == 300
   assert summary["final_success"] == 1.0 and summary["last10_success"] == 1.0  # 2 of 20
   assert summary["solved"] and summary["env_steps"] == 2000
   assert summary["closest_approach"] == 2  # eval_distance without eval_min_distance
   assert summary["final_success_any"] is None
 
-  almost = reproduce.seed_summary(_epochs([0] * 18 + [0.75, 1.0]))
+  almost = seed_summary(_epochs([0] * 18 + [0.75, 1.0]))
   assert almost["last10_success"] == 0.875 and not almost["solved"]
   assert almost["first_success_steps"] == 1900
-  short = reproduce.seed_summary(_epochs([1.0, 0.5, 0.95], min_distances=[1, 0.5, 0.8]))
+  short = seed_summary(_epochs([1.0, 0.5, 0.95], min_distances=[1, 0.5, 0.8]))
   assert short["last10_success"] == 0.95 and short["solved"]  # one epoch of three
   assert short["closest_approach"] == 0.5
-  never = reproduce.seed_summary(_epochs([0.0] * 5))
+  never = seed_summary(_epochs([0.0] * 5))
   assert never["first_success_steps"] is None and not never["solved"]
 
 
