@@ -32,6 +32,7 @@ import time
 
 from absl import app, flags, logging
 
+from experiments.cli import fail, parse_flags
 from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -96,18 +97,6 @@ _SET = flags.DEFINE_multi_string(
 _TIMEOUT = flags.DEFINE_float(
     "cell_timeout_s", 0.0, "Stop a cell after this many seconds of this run (0: no limit); "
     "it is left resumable and reported as unfinished.")
-
-
-def _fail(message: str, status: int = 2):
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(status)
-
-
-def _parse_flags(argv):
-  try:
-    return flags.FLAGS(argv)
-  except (flags.Error, ValueError) as e:
-    _fail(str(e))
 
 
 # -- cells and their configs ----------------------------------------------------------------
@@ -426,23 +415,23 @@ def _is_2d(trajectories_path: str) -> bool:
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   if not _OUT.value:
-    _fail("--out is required: the sweep's output directory (rerun on it to resume).")
+    fail("--out is required: the sweep's output directory (rerun on it to resume).")
   out = os.path.abspath(_OUT.value)
   if os.path.exists(out) and not os.path.isdir(out):
-    _fail(f"--out {_OUT.value!r} exists and is not a directory.")
+    fail(f"--out {_OUT.value!r} exists and is not a directory.")
   if _TIMEOUT.value < 0:
-    _fail(f"--cell_timeout_s must be >= 0 (0: no limit), got {_TIMEOUT.value}.")
+    fail(f"--cell_timeout_s must be >= 0 (0: no limit), got {_TIMEOUT.value}.")
   child_env = dict(os.environ)  # children keep the caller's memory settings
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # this process only
   try:
     cells = make_cells(list(dict.fromkeys(_ENVS.value)), list(dict.fromkeys(_REWARDS.value)),
                        _PRESET.value, _SEEDS.value, split_overrides(_SET.value), _TOTAL.value)
   except ValueError as e:
-    _fail(str(e))
+    fail(str(e))
   signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
   command = "python -m experiments.reproduce " + shlex.join(sys.argv[1:])
   where = environment()
@@ -469,13 +458,13 @@ def main(argv):
       print(f"{label}: {status}", flush=True)
   except KeyboardInterrupt:
     write_results(out, cells, command, where["commit"])
-    _fail("interrupted; run the same command to resume.", status=130)
+    fail("interrupted; run the same command to resume.", status=130)
   write_results(out, cells, command, where["commit"])
   print(f"results: {os.path.join(out, 'results.md')} (and results.json, curves.png)")
   if problems:
-    _fail(f"unfinished cells: {'; '.join(problems)}. Logs in {out}/runs/<env>/<cell>/log.txt; "
+    fail(f"unfinished cells: {'; '.join(problems)}. Logs in {out}/runs/<env>/<cell>/log.txt; "
           "rerun the same command to resume them.", status=1)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=parse_flags)

@@ -9,7 +9,9 @@ trajectories.png to the workdir. Re-running the same command on a workdir with
 checkpoints resumes from the latest one, exactly. Bad input (including a
 checkpoint of another config, or a damaged one) exits with status 2 before
 anything is compiled; divergence (NaN/inf) and checkpoint write failures exit 1;
-Ctrl-C or SIGTERM save a checkpoint after the current epoch and exit 130 / 143.
+Ctrl-C or SIGTERM save a checkpoint after the current epoch and exit 130 / 143 (in a
+distributed run, a signal to any process stops all of them after the same epoch); a
+process that loses another one of a distributed run exits 1.
 """
 
 import os
@@ -22,6 +24,7 @@ from absl import app, flags, logging
 import ml_collections
 from ml_collections import config_flags
 
+from experiments.cli import fail, parse_flags
 
 
 def _fields_help() -> str:
@@ -62,35 +65,20 @@ _DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
     "stop with an error.", lower_bound=1)
 
 
-def _fail(message: str, status: int = 2):
-  lines = [line for line in message.splitlines() if line.strip()]
-  if "Traceback" in message:  # config-file errors embed a traceback: keep its conclusion
-    lines = [lines[0], lines[-1]]
-  print("error: " + "\n  ".join(lines), file=sys.stderr)
-  sys.exit(status)
-
-
-def _parse_flags(argv):
-  try:
-    return flags.FLAGS(argv)
-  except (flags.Error, ValueError) as e:
-    _fail(str(e))
-
-
 def _wait_for_coordinator(address: str, timeout_s: float) -> None:
   """Returns once `address` (host:port) accepts connections; exits with a clear error
   if it does not within `timeout_s` (JAX itself would abort with a gRPC deadline)."""
   host, _, port = address.rpartition(":")
   if not host or not port.isdigit():
-    _fail(f"--coordinator_address {address!r} is not host:port.")
+    fail(f"--coordinator_address {address!r} is not host:port.")
   deadline = time.monotonic() + timeout_s
   while True:
     try:
-      socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+      socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
       return
     except OSError as e:
       if time.monotonic() > deadline:
-        _fail(f"could not reach the coordinator {address} within --distributed_timeout_s="
+        fail(f"could not reach the coordinator {address} within --distributed_timeout_s="
               f"{timeout_s:g} s ({e}). Start process 0 (--process_id=0) on that host, and "
               "check that the address is reachable from here.", status=1)
     time.sleep(0.5)
@@ -99,12 +87,31 @@ def _wait_for_coordinator(address: str, timeout_s: float) -> None:
 def _initialize_distributed(jax) -> None:
   """jax.distributed.initialize with every wait bounded by --distributed_timeout_s."""
   timeout = _DISTRIBUTED_TIMEOUT.value
+  print(f"distributed run: connecting to {_COORDINATOR.value or 'the detected coordinator'}, "
+        f"waiting up to {timeout} s for every process...", file=sys.stderr, flush=True)
   if _COORDINATOR.value and _PROCESS_ID.value:  # process 0 runs the coordinator
     _wait_for_coordinator(_COORDINATOR.value, timeout)
   jax.distributed.initialize(
       _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
       initialization_timeout=timeout, heartbeat_timeout_seconds=timeout,
       shutdown_timeout_seconds=timeout)
+
+
+class _LostProcess(app.ExceptionHandler):
+  """A JAX runtime error in a distributed run, typically a collective whose peer
+  process died: says so and exits at once with status 1. (A normal exit would wait
+  --distributed_timeout_s at JAX's shutdown barrier for the dead process, then abort.)"""
+
+  def wants(self, exc):
+    import jax
+    return isinstance(exc, jax.errors.JaxRuntimeError)
+
+  def handle(self, exc):
+    brief = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    print(f"error: {brief}\n  In a distributed run this usually means that another process "
+          "died or cannot be reached: see its log. Run the same command in every process to "
+          "resume from the last checkpoint.", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def _prepare_workdir(path: str) -> str:
@@ -131,21 +138,35 @@ class _StopRequest:
     print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this epoch, then "
           "stopping (again to abort without saving).", file=sys.stderr, flush=True)
 
+  def agreed(self):
+    """The signal to stop on after this epoch, or None; the same in every process of a
+    distributed run (one that stopped alone would leave the others waiting in a
+    collective), so any process's signal stops all of them."""
+    import jax
+    signum = self.signum  # read once: a signal arriving later counts after the next epoch
+    if jax.process_count() > 1:
+      from mural_jax import parallel
+      signum = int(parallel.to_host(jax.numpy.array([signum or 0])).max()) or None
+    return signum
+
 
 class _Stopped(Exception):
-  pass
+  def __init__(self, signum: int, message: str):
+    super().__init__(message)
+    self.signum = signum
 
 
 def main(argv):
   started = time.perf_counter()  # `wall_s` counts from here: compilation included
   if len(argv) > 1:
-    _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   import jax  # imported after flag parsing, so --help and flag errors are fast
   if _DISTRIBUTED.value:
     _initialize_distributed(jax)
+    app.install_exception_handler(_LostProcess())
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
@@ -157,14 +178,14 @@ def main(argv):
     workdir = _prepare_workdir(
         _WORKDIR.value or os.path.join("runs", f"{config.env}_{config.reward}_seed{config.seed}"))
   except ValueError as e:
-    _fail(str(e))
+    fail(str(e))
   checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
   start = checkpointer.latest_epoch()
   try:
     state = None if start is None else checkpointer.restore(trainer.abstract_state)
   except CheckpointError as e:
     checkpointer.close()
-    _fail(str(e))
+    fail(str(e))
 
   from experiments.plot import plot_learning_curves, plot_run_trajectories
   from mural_jax.metrics import (LAST_FRACTION, SOLVED, TRAJECTORIES, MetricsWriter, Progress,
@@ -194,24 +215,25 @@ def main(argv):
       rows = writer.write({**metrics, "wall_s": wall_before + time.perf_counter() - started})
       if not config.quiet and epoch % config.log_every_epochs == 0:
         print(progress.line(rows), flush=True)
+    signum = stop.agreed()
     if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs
-        or stop.signum is not None):
+        or signum is not None):
       checkpointer.save(state, epoch)
-    if stop.signum is not None:
-      raise _Stopped(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}; "
+    if signum is not None:
+      raise _Stopped(signum, f"stopped by {signal.Signals(signum).name} after epoch {epoch}; "
                      f"checkpoint saved in {checkpointer.directory}. Run the same command "
                      "to resume.")
 
   try:
     training.run(trainer, callback=on_epoch, state=state)
   except training.Diverged as e:
-    _fail(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is in "
+    fail(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is in "
           f"{checkpointer.directory}.", status=1)
   except CheckpointError as e:
-    _fail(str(e), status=1)
+    fail(str(e), status=1)
   except _Stopped as e:
     print(e, file=sys.stderr, flush=True)
-    sys.exit(128 + stop.signum)
+    sys.exit(128 + e.signum)
   finally:
     if writer is not None:
       writer.close()
@@ -237,4 +259,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=parse_flags)

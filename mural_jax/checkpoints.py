@@ -107,6 +107,8 @@ class Checkpointer:
       self._manager.save(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)))
       self._manager.wait_until_finished()
+    except jax.errors.JaxRuntimeError:  # a barrier of a distributed run failed: not storage
+      raise
     except Exception as e:  # orbax/tensorstore report I/O failures with many types
       kept = "no earlier checkpoint" if previous is None else f"epoch {previous} is intact"
       raise CheckpointError(
@@ -135,6 +137,8 @@ class Checkpointer:
     try:
       arrays = self._manager.restore(
           epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(targets))).state
+    except jax.errors.JaxRuntimeError:  # as in save: another process is gone, not the data
+      raise
     except Exception as e:
       raise CheckpointError(f"The {where} is damaged or unreadable ({_brief(e)}). Delete that "
                             "directory to resume from an earlier checkpoint.") from e
