@@ -179,6 +179,7 @@ def test_two_processes_equal_one(tmp_path, reference):
   assert {"ocdbt.process_0", "ocdbt.process_1"} <= set(state)
 
 
+@pytest.mark.slow  # one process's SIGKILL resume is in the suite (test_checkpoints)
 def test_sigkilled_processes_resume_exactly(tmp_path, reference):
   """Both processes SIGKILLed after the first checkpoint, then started again: both
   restore it, and the run ends as an uninterrupted one."""
