@@ -24,11 +24,12 @@ and the best run of each is reported.
 """
 
 import json
-import sys
 import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from experiments.cli import fail
 
 OVERHEAD = "host work / overhead"
 
@@ -176,8 +177,7 @@ def main():
     try:
       result = profile(config.value, repeats.value)
     except ValueError as e:  # bad config: exit 2 with the message, as experiments/train.py
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+      fail(str(e))
     print(json.dumps(result) if as_json.value else table(result))
 
   app.run(run)
