@@ -86,8 +86,7 @@ def _mural(config, env) -> RewardSource:
       train=lambda state, data, key: meta_nml.meta_train(
           state, data.positives, data.negatives, key,
           meta_nml.passes_for_epoch(settings, data.epoch)),
-      # Negatives fill half the pool and are the task queries.
-      num_negatives=settings.pool_size // 2 + settings.num_tasks)
+      num_negatives=settings.num_negatives)
 
 
 @struct.dataclass

@@ -146,10 +146,21 @@ def test_label_swap_maps_p_to_one_minus_p(toy):
 def test_every_task_query_comes_with_both_labels():
   pos, neg = _toy_data(jax.random.key(0))
   settings = meta_nml.Settings(hidden=(8,), num_tasks=5, num_positive_tasks=2)
-  queries, labels = meta_nml._sample_tasks(jax.random.key(1), pos, neg, settings)
+  queries, labels = meta_nml._sample_tasks(jax.random.key(1), pos, neg[:5], settings)
   assert queries.shape == (14, 2)
+  np.testing.assert_array_equal(queries[:5], neg[:5])
   np.testing.assert_array_equal(queries[:7], queries[7:])
   np.testing.assert_array_equal(labels, [0] * 7 + [1] * 7)
+
+
+def test_pool_negatives_and_task_queries_never_overlap():
+  """The reference splits one draw of visited states: no task query is also a pool point."""
+  settings = meta_nml.Settings(hidden=(8,), pool_size=64, num_tasks=20)
+  neg = jnp.arange(settings.num_negatives, dtype=jnp.float32)[:, None] * jnp.ones((1, 2))
+  pool, tasks = meta_nml._split_negatives(jax.random.key(3), neg, settings)
+  assert pool.shape == (32, 2) and tasks.shape == (20, 2)
+  used = np.concatenate([pool[:, 0], tasks[:, 0]])   # row i is (i, i): every row once
+  np.testing.assert_array_equal(np.sort(used), np.arange(settings.num_negatives))
 
 
 def test_pass_schedule_and_traced_passes_do_not_recompile(toy):

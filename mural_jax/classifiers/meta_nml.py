@@ -108,6 +108,11 @@ class Settings:
     return self.query_weight / 2
 
   @property
+  def num_negatives(self) -> int:
+    """Visited states one `meta_train` call uses: the pool's label-0 half, then the tasks."""
+    return self.pool_size // 2 + self.num_tasks
+
+  @property
   def num_task_queries(self) -> int:
     return 2 * (self.num_tasks + self.num_positive_tasks)
 
@@ -199,21 +204,34 @@ def passes_for_epoch(settings: Settings, epoch) -> jax.Array:
   return jnp.where(jnp.asarray(epoch) == 0, settings.first_passes, settings.later_passes)
 
 
-def _sample_pool(key, positives, negatives, pool_size):
-  """pool_size / 2 replay states (label 0) then as many success examples (label 1)."""
-  half = pool_size // 2
-  k_neg, k_pos = jax.random.split(key)
-  neg = negatives[jax.random.randint(k_neg, (half,), 0, negatives.shape[0])]
-  pos = positives[jax.random.randint(k_pos, (half,), 0, positives.shape[0])]
-  return jnp.concatenate([neg, pos]), jnp.repeat(jnp.arange(2, dtype=jnp.int32), half)
+def _split_negatives(key, negatives, settings):
+  """Disjoint pool negatives (pool_size / 2, D) and task queries (num_tasks, D).
+
+  One draw of pool_size / 2 + num_tasks visited states, without replacement
+  when `negatives` has that many rows (the trainer passes exactly that many),
+  split in two as the reference does: no task query also sits in the pool.
+  """
+  half, needed = settings.pool_size // 2, settings.num_negatives
+  idx = jax.random.choice(key, negatives.shape[0], (needed,), replace=negatives.shape[0] < needed)
+  return negatives[idx[:half]], negatives[idx[half:]]
 
 
-def _sample_tasks(key, positives, negatives, settings):
-  """Task queries (T, D) and proposed labels (T,): every query with BOTH labels."""
-  k_neg, k_pos = jax.random.split(key)
+def _sample_pool(key, positives, pool_negatives):
+  """The pool: the given replay states (label 0), then as many success examples (label 1)."""
+  half = pool_negatives.shape[0]
+  pos = positives[jax.random.randint(key, (half,), 0, positives.shape[0])]
+  return (jnp.concatenate([pool_negatives, pos]),
+          jnp.repeat(jnp.arange(2, dtype=jnp.int32), half))
+
+
+def _sample_tasks(key, positives, task_negatives, settings):
+  """Task queries (T, D) and proposed labels (T,): every query with BOTH labels.
+
+  The queries are `task_negatives` then num_positive_tasks success examples.
+  """
   points = jnp.concatenate([
-      negatives[jax.random.randint(k_neg, (settings.num_tasks,), 0, negatives.shape[0])],
-      positives[jax.random.randint(k_pos, (settings.num_positive_tasks,), 0, positives.shape[0])]])
+      task_negatives,
+      positives[jax.random.randint(key, (settings.num_positive_tasks,), 0, positives.shape[0])]])
   labels = jnp.repeat(jnp.arange(2, dtype=jnp.int32), points.shape[0])
   return jnp.concatenate([points, points]), labels
 
@@ -246,10 +264,11 @@ def meta_train(state: State, positives: jax.Array, negatives: jax.Array, key: ja
                num_passes) -> tuple[State, dict]:
   """Second-order MAML on a fresh pool and task set built from the data.
 
-  positives (P, D): success examples; negatives (N, D): visited states. Both are
-  resampled with replacement. `num_passes` (int or traced int, e.g.
+  positives (P, D): success examples, resampled with replacement; negatives
+  (N, D): visited states, split without overlap into the pool's label-0 half
+  and the task queries (`_split_negatives`). `num_passes` (int or traced int, e.g.
   `passes_for_epoch(settings, epoch)`; one compiled program serves every value)
-  passes over the 2N tasks in meta-batches of `meta_batch`; a last partial
+  passes over the tasks in meta-batches of `meta_batch`; a last partial
   batch wraps around. Returns the new state (its pool is the context source of
   later queries) and metrics: mean outer loss `meta_loss` and `meta_steps`.
   """
@@ -259,9 +278,10 @@ def meta_train(state: State, positives: jax.Array, negatives: jax.Array, key: ja
 @jax.jit
 def _meta_train(state, positives, negatives, key, num_passes):
   settings = state.settings
-  k_pool, k_tasks, k_passes = jax.random.split(key, 3)
-  pool_x, pool_y = _sample_pool(k_pool, positives, negatives, settings.pool_size)
-  queries, labels = _sample_tasks(k_tasks, positives, negatives, settings)
+  k_split, k_pool, k_tasks, k_passes = jax.random.split(key, 4)
+  pool_negatives, task_negatives = _split_negatives(k_split, negatives, settings)
+  pool_x, pool_y = _sample_pool(k_pool, positives, pool_negatives)
+  queries, labels = _sample_tasks(k_tasks, positives, task_negatives, settings)
   optimizer = _meta_optimizer(settings)
   steps, batch = settings.steps_per_pass, settings.meta_batch
 
