@@ -115,9 +115,13 @@ class AntMaze(MjxEnv):
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     return obs[..., CLASSIFIER_INPUTS[self.classifier_choice]]
 
+  def goal_coordinates(self, x: jax.Array) -> jax.Array:
+    """The torso xy: x[..., :2] of every classifier input."""
+    return x[..., :2]
+
   def goal_distance(self, x: jax.Array) -> jax.Array:
-    """Straight-line distance of the torso xy (x[..., :2] of every classifier input)."""
-    return jnp.linalg.norm(x[..., :2] - self.goal, axis=-1)
+    """Straight-line distance of the torso xy."""
+    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
 
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """Settled ants near the goal: the default pose (hinge noise) at a random yaw,

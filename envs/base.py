@@ -7,6 +7,7 @@ also tells the success classifier what to look at:
 * ``classifier_input(obs)``: the features the success classifier sees, (..., D).
 * ``success_examples(rng, n)``: ``n`` classifier inputs of success states, (n, D).
 * ``is_success(x)``: judges classifier inputs, (..., D) -> bool (...).
+* ``goal_coordinates(x)``: the coordinates of x the success test measures.
 * ``State.metrics`` holds ``success`` (0/1) and ``distance`` (to the goal;
   geodesic where walls matter) after every reset and step.
 
@@ -48,6 +49,11 @@ class MuralEnv(Env, abc.ABC):
   @abc.abstractmethod
   def is_success(self, x: jax.Array) -> jax.Array:
     """Whether classifier inputs x (..., D) are success states; bool (...)."""
+
+  @abc.abstractmethod
+  def goal_coordinates(self, x: jax.Array) -> jax.Array:
+    """The coordinates of classifier inputs x (..., D) that the success test
+    measures, (..., K): the space of the `l2` reward (the ant's torso xy)."""
 
   @property
   def classifier_input_size(self) -> int:

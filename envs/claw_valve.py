@@ -98,9 +98,14 @@ class ClawValve(MjxEnv):
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     return obs
 
+  def goal_coordinates(self, x: jax.Array) -> jax.Array:
+    """The valve angle's (cos, sin): x[..., -2:]."""
+    return x[..., -2:]
+
   def goal_error(self, x: jax.Array) -> jax.Array:
     """Signed goal angle minus valve angle, wrapped to [-pi, pi)."""
-    return wrap(self.goal_angle - jnp.arctan2(x[..., -1], x[..., -2]))
+    c = self.goal_coordinates(x)
+    return wrap(self.goal_angle - jnp.arctan2(c[..., 1], c[..., 0]))
 
   def goal_distance(self, x: jax.Array) -> jax.Array:
     return jnp.abs(self.goal_error(x))

@@ -162,8 +162,11 @@ class HandEnv(MjxEnv):
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     return obs
 
+  def goal_coordinates(self, x: jax.Array) -> jax.Array:
+    return x[..., self.target]
+
   def goal_distance(self, x: jax.Array) -> jax.Array:
-    return jnp.linalg.norm(x[..., self.target] - self.goal, axis=-1)
+    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
 
   def hand_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[self._hand_adr]

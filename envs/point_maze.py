@@ -143,8 +143,11 @@ class PointMaze(MuralEnv):
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     return obs[..., :2]
 
+  def goal_coordinates(self, x: jax.Array) -> jax.Array:
+    return x[..., :2]
+
   def is_success(self, x: jax.Array) -> jax.Array:
-    return jnp.linalg.norm(x[..., :2] - self.goal, axis=-1) <= self.success_radius
+    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1) <= self.success_radius
 
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """Uniform in the disc of radius `example_radius` around the goal."""

@@ -109,9 +109,13 @@ class Pusher2d(MjxEnv):
   def classifier_input(self, obs):
     return jnp.concatenate([obs[..., 11:13], obs[..., 9:11]], -1)
 
+  def goal_coordinates(self, x):
+    """The object's xy: x[..., :2] of classifier inputs (..., 4)."""
+    return x[..., :2]
+
   def goal_distance(self, x):
     """Object-to-target distance of classifier inputs x (..., 4)."""
-    return jnp.linalg.norm(x[..., :2] - self.goal, axis=-1)
+    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
 
   def success_examples(self, rng, n=150):
     """The ball resting within `example_radius` of the target with the fingertip

@@ -57,7 +57,7 @@ def _parts(trainer, ts):
   """{part: (calls per epoch, jitted fn of one argument: a key)} for the epoch after `ts`."""
   import jax
   import jax.numpy as jnp
-  from mural_jax import rewards, training
+  from mural_jax import training
   from mural_jax.evaluation import evaluate
   from mural_jax.replay import replay_sample
 
@@ -98,9 +98,7 @@ def _parts(trainer, ts):
 
   def source_training(key):
     k_neg, k_train = jax.random.split(key)
-    negatives = replay_sample(ts.replay, k_neg, trainer.source.num_negatives)["next_x"]
-    data = rewards.TrainData(positives=ts.positives, negatives=negatives, epoch=ts.epoch)
-    return trainer.source.train(ts.reward, data, k_train)
+    return trainer.source.train(ts.reward, trainer.train_data(ts, k_neg), k_train)
 
   def evaluation(key):
     policy = lambda obs: trainer.sac.deterministic_action(ts.sac.actor, obs)

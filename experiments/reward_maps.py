@@ -1,12 +1,15 @@
-"""Heat maps of the MLE, meta-NML and exact-CNML rewards over a maze, for the same data.
+"""Heat maps of every reward over a maze, for the same data: one column per reward.
 
   python -m experiments.reward_maps --out=DIR [--env=zigzag_maze] [--visited=corridor|FILE.npy]
 
 Data: the environment's success examples (label 1) and visited states (label 0):
 either a synthetic corridor-prefix visitation (the agent has explored the first
 part of the path: up the left corridor to `--frontier_y`) or an (N, 2) array of
-visited positions saved from a run. Classifier settings come from the config
-preset. Writes DIR/reward_maps.png with the walls drawn.
+visited positions saved from a run. Every reward is built by `rewards.make` from
+the config preset and trained once on that data, as the trainer would after an
+epoch (`--passes` meta-NML passes, `--steps` steps of the mle, vice and RND
+networks). The map is what one SAC minibatch would see: one key for all queries
+(meta-NML: one context draw). Writes DIR/reward_maps.png with the walls drawn.
 """
 
 import os
@@ -25,8 +28,17 @@ _FRONTIER = flags.DEFINE_float("frontier_y", 0.0, "Corridor visitation reaches t
 _PRESET = flags.DEFINE_enum("preset", "cpu", ["cpu", "paper"], "Classifier widths and settings.")
 _GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.")
 _PASSES = flags.DEFINE_integer("passes", 10, "Meta-NML meta-training passes.")
-_MLE_STEPS = flags.DEFINE_integer("mle_steps", 2000, "Adam steps of the MLE classifier.")
+_STEPS = flags.DEFINE_integer("steps", 1000, "Adam steps of the mle, vice and RND networks.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
+
+# Columns, left to right, and what each map shows.
+TITLES = {
+    "mural": "mural: meta-NML p", "cnml": "cnml: exact CNML p", "count": "count: tabular CNML p",
+    "mle": "mle: plain classifier p", "vice": "vice: classifier logit", "l2": "l2: -distance",
+    "count_bonus": "count_bonus: sparse + bonus", "rnd": "rnd: sparse + bonus",
+    "sparse": "sparse",
+}
+QUERY_CHUNK = 128  # queries per call: bounds the memory of exact CNML's vmapped fits
 
 
 def corridor_visits(rng: np.random.Generator, n: int, frontier_y: float) -> np.ndarray:
@@ -36,58 +48,50 @@ def corridor_visits(rng: np.random.Generator, n: int, frontier_y: float) -> np.n
   return np.stack([x, y], -1).astype(np.float32)
 
 
-def reward_maps(env, positives, visited, config, key, grid: int, passes: int, mle_steps: int):
-  """(grid points (G*G, 2), {name: rewards (G*G,)}) for mle, meta_nml and cnml."""
+def reward_maps(env, positives, visited, config, key, grid: int, passes: int, steps: int):
+  """(grid points (G*G, 2), {reward name: values (G*G,)}) for every reward of TITLES."""
   import jax
   import jax.numpy as jnp
   from mural_jax import rewards
-  from mural_jax.classifiers import cnml, meta_nml
-  from mural_jax.classifiers.mle import MLEClassifier
 
+  config = config.copy_and_resolve_references()
+  config.meta_nml.first_passes = passes
+  config.classifier.steps_per_epoch = steps
+  config.exploration.rnd_steps_per_epoch = steps
   axis = np.linspace(-env.arena, env.arena, grid, dtype=np.float32)
   points = jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2))
-  k_mle, k_nml, k_cnml = jax.random.split(key, 3)
-
-  c = config.classifier
-  clf = MLEClassifier(input_size=2, hidden=tuple(c.hidden), lr=c.lr, weight_decay=c.weight_decay,
-                      batch_size=c.batch_size, steps=mle_steps)
-  negatives = visited[np.random.default_rng(0).integers(0, len(visited), clf.num_negatives)]
-  state, _ = jax.jit(clf.train)(clf.init(k_mle), positives, jnp.asarray(negatives), k_mle)
-  maps = {"mle": clf.probs(state.params, points)}
-
-  maps["meta_nml"], _ = meta_nml.fit_and_query(
-      k_nml, positives, visited, points, rewards.meta_nml_settings(config), num_passes=passes,
-      num_contexts=8)
-
-  cc = config.cnml
-  half = cc.data_size // 2
-  x = jnp.concatenate([jnp.asarray(visited[:half]), positives[:half]])
-  y = jnp.repeat(jnp.arange(2, dtype=jnp.int32), half)
-  fit = dict(l2=cc.l2, solver=cc.solver, steps=cc.steps, learning_rate=cc.learning_rate)
-  base = cnml.fit(cnml.mlp_log_probs, cnml.mlp_params(k_cnml, 2, tuple(cc.hidden)), x, y,
-                  jnp.ones(cc.data_size), **fit)
-  maps["cnml"] = jnp.concatenate([  # chunks bound the memory of the vmapped fits
-      cnml.cnml_probs(cnml.mlp_log_probs, base, x, y, jnp.ones(cc.data_size), chunk,
-                      query_weight=cc.query_weight, **fit)[0]
-      for chunk in jnp.array_split(points, max(1, len(points) // 128))])
-  return np.asarray(points), {k: np.asarray(v) for k, v in maps.items()}
+  rng = np.random.default_rng(0)
+  maps = {}
+  for name, k in zip(TITLES, jax.random.split(key, len(TITLES))):
+    source = rewards.make(name, config, env)
+    k_init, k_train, k_query = jax.random.split(k, 3)
+    state = source.init(k_init, positives)
+    if source.train is not None:
+      negatives = (visited if source.whole_buffer
+                   else visited[rng.integers(0, len(visited), source.num_negatives)])
+      data = rewards.TrainData(positives=positives, negatives=jnp.asarray(negatives),
+                               epoch=jnp.int32(0), valid=jnp.ones(len(negatives), bool))
+      state, _ = jax.jit(source.train)(state, data, k_train)
+    query = jax.jit(source.rewards)
+    maps[name] = np.concatenate([
+        np.asarray(query(state, chunk, k_query))
+        for chunk in jnp.array_split(points, max(1, len(points) // QUERY_CHUNK))])
+  return np.asarray(points), maps
 
 
 def plot(env, points, maps, positives, visited, path):
   grid = int(round(np.sqrt(len(points))))
-  titles = {"mle": "MLE classifier", "meta_nml": "meta-NML (MURAL)", "cnml": "exact CNML"}
-  fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps), 4))
+  fig, axes = plt.subplots(1, len(maps), figsize=(3.3 * len(maps), 3.6))
   extent = (-env.arena, env.arena, -env.arena, env.arena)
   for ax, (name, values) in zip(axes, maps.items()):
-    im = ax.imshow(values.reshape(grid, grid), origin="lower", extent=extent, vmin=0, vmax=1,
-                   cmap="viridis")
+    im = ax.imshow(values.reshape(grid, grid), origin="lower", extent=extent, cmap="viridis")
     ax.scatter(*visited[::4].T, s=1, c="white", alpha=0.4)
     ax.scatter(*np.asarray(positives).T, s=2, c="red")
     for (x0, y0), (x1, y1) in env.walls:
       ax.plot([x0, x1], [y0, y1], c="black", lw=3)
-    ax.set(title=titles[name], xticks=[], yticks=[])
-  fig.colorbar(im, ax=axes, shrink=0.8, label="reward p(success)")
-  fig.savefig(path, dpi=110)
+    ax.set(title=TITLES[name], xticks=[], yticks=[])
+    fig.colorbar(im, ax=ax, orientation="horizontal", pad=0.03, shrink=0.9)
+  fig.savefig(path, dpi=100, bbox_inches="tight")
   plt.close(fig)
   return path
 
@@ -106,7 +110,7 @@ def main(argv):
   key = jax.random.key(_SEED.value)
   positives = env.success_examples(jax.random.fold_in(key, 1), config.num_success_examples)
   points, maps = reward_maps(env, positives, visited, config, key, _GRID.value, _PASSES.value,
-                             _MLE_STEPS.value)
+                             _STEPS.value)
   os.makedirs(_OUT.value, exist_ok=True)
   print(plot(env, points, maps, positives, visited, os.path.join(_OUT.value, "reward_maps.png")))
 

@@ -47,13 +47,16 @@ def check_config(config) -> None:
            f"{', '.join(rewards.RELABEL_MODES)}.")
   for path in ("total_env_steps", "epoch_length", "num_envs", "eval_episodes",
                "replay_capacity", "num_success_examples", "sac.batch_size",
-               "classifier.batch_size", "classifier.steps_per_epoch", "num_seeds", "mesh.seeds",
+               "classifier.batch_size", "classifier.steps_per_epoch", "exploration.rnd_output_size",
+               "exploration.rnd_batch_size", "exploration.rnd_steps_per_epoch", "num_seeds",
+               "mesh.seeds",
                "mesh.data", "checkpoint_every", "keep_checkpoints", "log_every_epochs"):
     _positive_int(config, path)
   for path in ("sac.actor_lr", "sac.critic_lr", "sac.alpha_lr", "sac.init_alpha",
-               "sac.updates_per_step", "classifier.lr"):
+               "sac.updates_per_step", "classifier.lr", "exploration.count_beta",
+               "exploration.rnd_beta", "exploration.rnd_lr"):
     _positive(config, path)
-  for path in ("sac.hidden", "classifier.hidden"):
+  for path in ("sac.hidden", "classifier.hidden", "exploration.rnd_hidden"):
     _hidden(config, path)
   _require(isinstance(config.warmup_steps, int) and config.warmup_steps >= 0,
            f"warmup_steps must be a non-negative integer, got {config.warmup_steps!r}.")

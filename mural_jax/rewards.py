@@ -4,7 +4,8 @@ A source is three pure functions over its own pytree state:
 
 * ``init(key, positives) -> state``; positives: (P, D) success examples.
 * ``train(state, data, key) -> (state, metrics)``, called between epochs with
-  `TrainData` (``num_negatives`` replay states); ``None`` if it never trains.
+  `TrainData` (``num_negatives`` replay states, or the whole buffer if
+  ``whole_buffer``); ``None`` if it never trains.
 * ``rewards(state, x, key) -> (B,)`` for classifier inputs x: (B, D).
 
 The trainer calls ``rewards`` either on every SAC minibatch with the current
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mural_jax import bonuses
 from mural_jax.classifiers import cnml, meta_nml
 from mural_jax.classifiers.mle import MLEClassifier
 
@@ -26,8 +28,12 @@ from mural_jax.classifiers.mle import MLEClassifier
 @struct.dataclass
 class TrainData:
   positives: jax.Array  # (P, D) success examples
-  negatives: jax.Array  # (N, D) classifier inputs of visited states, uniform from replay
+  negatives: jax.Array  # (N, D) classifier inputs of visited states: uniform from replay, or
+                        # every slot of the buffer (`whole_buffer`), filled or not
   epoch: jax.Array      # int32: index of the epoch that just ended (0 = first)
+  valid: Optional[jax.Array] = None             # (N,) bool: filled slots (`whole_buffer`)
+  positive_log_pi: Optional[jax.Array] = None   # (P,) log pi(a|s), a ~ pi(.|s) (`needs_log_pi`)
+  negative_log_pi: Optional[jax.Array] = None   # (N,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +43,8 @@ class RewardSource:
   rewards: Callable[[Any, jax.Array, jax.Array], jax.Array]
   train: Optional[Callable[[Any, TrainData, jax.Array], tuple]] = None
   num_negatives: int = 0
+  whole_buffer: bool = False  # train on every replay slot (with `valid`), not a sample
+  needs_log_pi: bool = False  # train needs the policy's log-probabilities at the data
 
 
 def _sparse(config, env) -> RewardSource:
@@ -47,23 +55,54 @@ def _sparse(config, env) -> RewardSource:
 
 
 def _l2(config, env) -> RewardSource:
-  """Minus the Euclidean distance to the mean success example."""
+  """Minus the Euclidean distance to the mean success example, in the coordinates the
+  success test measures (`env.goal_coordinates`: the ant's torso xy, not its joints)."""
+  goal = env.goal_coordinates
   return RewardSource(
-      name="l2", init=lambda key, positives: positives.mean(0),
-      rewards=lambda center, x, key: -jnp.linalg.norm(x - center, axis=-1))
+      name="l2", init=lambda key, positives: goal(positives).mean(0),
+      rewards=lambda center, x, key: -jnp.linalg.norm(goal(x) - center, axis=-1))
+
+
+def _classifier(config, env, **kwargs) -> MLEClassifier:
+  c = config.classifier
+  return MLEClassifier(input_size=env.classifier_input_size, hidden=tuple(c.hidden), lr=c.lr,
+                       weight_decay=c.weight_decay, batch_size=c.batch_size,
+                       steps=c.steps_per_epoch, mixup_alpha=c.mixup_alpha, **kwargs)
 
 
 def _mle(config, env) -> RewardSource:
-  """Success probability of a maximum-likelihood classifier."""
-  c = config.classifier
-  clf = MLEClassifier(input_size=env.classifier_input_size, hidden=tuple(c.hidden), lr=c.lr,
-                      weight_decay=c.weight_decay, batch_size=c.batch_size,
-                      steps=c.steps_per_epoch, mixup_alpha=c.mixup_alpha)
+  """Success probability of a plain maximum-likelihood classifier (the ablation)."""
+  clf = _classifier(config, env)
   return RewardSource(
       name="mle", init=lambda key, positives: clf.init(key),
       rewards=lambda state, x, key: clf.probs(state.params, x),
       train=lambda state, data, key: clf.train(state, data.positives, data.negatives, key),
       num_negatives=clf.num_negatives)
+
+
+def classifier_input_is_observation(env) -> bool:
+  """Whether `env.classifier_input` is the identity (success examples are observations)."""
+  probe = jnp.arange(env.observation_size, dtype=jnp.float32)
+  return (env.classifier_input_size == env.observation_size
+          and bool(jnp.all(env.classifier_input(probe) == probe)))
+
+
+def _vice(config, env) -> RewardSource:
+  """VICE: the classifier's logit, Keras kernel-only L2, optionally the pi-aware loss."""
+  vice_loss = bool(config.classifier.vice_loss)
+  if vice_loss and not classifier_input_is_observation(env):
+    raise ValueError(
+        f"classifier.vice_loss=True needs the policy's log-probability at the success "
+        f"examples, but {config.env}'s classifier input is not its observation; use "
+        "classifier.vice_loss=False on this environment.")
+  clf = _classifier(config, env, l2_style="keras", vice_loss=vice_loss)
+  return RewardSource(
+      name="vice", init=lambda key, positives: clf.init(key),
+      rewards=lambda state, x, key: clf.logits(state.params, x),
+      train=lambda state, data, key: clf.train(
+          state, data.positives, data.negatives, key, data.positive_log_pi,
+          data.negative_log_pi),
+      num_negatives=clf.num_negatives, needs_log_pi=vice_loss)
 
 
 def meta_nml_settings(config) -> meta_nml.Settings:
@@ -130,39 +169,80 @@ def _cnml(config, env) -> RewardSource:
                       num_negatives=half)
 
 
-def _count(config, env) -> RewardSource:
-  """Tabular CNML on a grid over the classifier input: (n1 + q) / (n1 + n0 + 2q).
-
-  n1 counts the success examples in the query's cell, n0 the cell's share of
-  `cnml.count_samples` states drawn uniformly from the replay buffer.
-  """
+def _grid(config, env):
+  """The count grid `cnml.grid_*` over the classifier input: (cells of x, counts of x)."""
   c = config.cnml
   cells = c.grid_resolution ** env.classifier_input_size
   if c.grid_resolution < 1 or cells > 2 ** 24:
     raise ValueError(
         f"cnml.grid_resolution={c.grid_resolution!r} gives {cells} cells for a "
         f"{env.classifier_input_size}-d classifier input; valid: 1 <= cells <= 2**24 "
-        "(the count reward is for low-dimensional inputs).")
-  if c.count_samples < 1:
-    raise ValueError(f"cnml.count_samples must be a positive integer, got {c.count_samples!r}.")
-  counts = lambda positives, negatives: cnml.grid_counts(
-      positives, negatives, c.grid_low, c.grid_high, c.grid_resolution)
+        "(count rewards are for low-dimensional inputs).")
+  cell_of = lambda x: cnml.grid_cells(x, c.grid_low, c.grid_high, c.grid_resolution)
+  counts = lambda x, valid: bonuses.buffer_counts(x, valid, c.grid_low, c.grid_high,
+                                                  c.grid_resolution)
+  return cell_of, counts
+
+
+def _count(config, env) -> RewardSource:
+  """Tabular CNML on a grid over the classifier input: (n1 + q) / (n1 + n0 + 2q).
+
+  n0 counts every filled replay slot in the query's cell; n1 counts as many
+  success examples, drawn with replacement, as there are filled slots (the
+  reference's Laplace reward: equal numbers of positives and negatives).
+  """
+  cell_of, counts = _grid(config, env)
+  q = config.cnml.query_weight
+
+  def train(n, data, key):
+    idx = jax.random.randint(key, data.valid.shape, 0, data.positives.shape[0])
+    return (counts(data.positives[idx], data.valid), counts(data.negatives, data.valid)), {}
+
+  def init(key, positives):
+    ones = jnp.ones(positives.shape[:1], bool)
+    return counts(positives, ones), counts(positives, ~ones)
+
   return RewardSource(
-      name="count",
-      init=lambda key, positives: counts(positives, positives[:0]),
-      rewards=lambda n, x, key: cnml.tabular_cnml(
-          *n, cnml.grid_cells(x, c.grid_low, c.grid_high, c.grid_resolution), c.query_weight),
-      train=lambda n, data, key: (counts(data.positives, data.negatives), {}),
-      num_negatives=c.count_samples)
+      name="count", init=init, train=train, whole_buffer=True,
+      rewards=lambda n, x, key: cnml.tabular_cnml(*n, cell_of(x), q))
+
+
+def _count_bonus(config, env) -> RewardSource:
+  """The sparse reward plus beta / sqrt(N(s)), N: visits of the cell over the whole buffer."""
+  cell_of, counts = _grid(config, env)
+  beta = config.exploration.count_beta
+  return RewardSource(
+      name="count_bonus", whole_buffer=True,
+      init=lambda key, positives: counts(positives, jnp.zeros(positives.shape[:1], bool)),
+      train=lambda n0, data, key: (counts(data.negatives, data.valid), {}),
+      rewards=lambda n0, x, key: (env.is_success(x).astype(jnp.float32)
+                                  + bonuses.count_bonus(n0, cell_of(x), beta)))
+
+
+def _rnd(config, env) -> RewardSource:
+  """The sparse reward plus beta times the normalised RND bonus on the classifier input."""
+  e = config.exploration
+  rnd = bonuses.RND(input_size=env.classifier_input_size, hidden=tuple(e.rnd_hidden),
+                    output_size=e.rnd_output_size, lr=e.rnd_lr, batch_size=e.rnd_batch_size,
+                    steps=e.rnd_steps_per_epoch)
+  return RewardSource(
+      name="rnd", init=lambda key, positives: rnd.init(key),
+      train=lambda state, data, key: rnd.train(state, data.negatives),
+      rewards=lambda state, x, key: (env.is_success(x).astype(jnp.float32)
+                                     + e.rnd_beta * rnd.bonus(state, x)),
+      num_negatives=rnd.num_negatives)
 
 
 _SOURCES = {
     "sparse": _sparse,
     "l2": _l2,
     "mle": _mle,
+    "vice": _vice,
     "mural": _mural,
     "cnml": _cnml,
     "count": _count,
+    "count_bonus": _count_bonus,
+    "rnd": _rnd,
 }
 
 RELABEL_MODES = ("batch", "collect")

@@ -168,9 +168,8 @@ class Trainer:
     key, k_neg, k_train, k_eval = jax.random.split(ts.key, 4)
     reward_state = ts.reward
     if self.source.train is not None:
-      negatives = replay_sample(ts.replay, k_neg, self.source.num_negatives)["next_x"]
-      data = rewards.TrainData(positives=ts.positives, negatives=negatives, epoch=ts.epoch)
-      reward_state, reward_metrics = self.source.train(reward_state, data, k_train)
+      reward_state, reward_metrics = self.source.train(
+          reward_state, self.train_data(ts, k_neg), k_train)
       metrics.update(reward_metrics)
     policy = lambda obs: self.sac.deterministic_action(ts.sac.actor, obs)
     metrics.update(evaluate(self.env, policy, k_eval, self.config.eval_episodes,
@@ -178,6 +177,25 @@ class Trainer:
     ts = ts.replace(reward=reward_state, key=key, epoch=ts.epoch + 1)
     metrics.update(env_steps=ts.env_steps, epoch=ts.epoch)
     return ts, metrics
+
+  def train_data(self, ts: TrainState, key: jax.Array) -> rewards.TrainData:
+    """What the reward source trains on after an epoch: replay states (a uniform sample,
+    or every slot), and the policy's log-probabilities there if the source needs them."""
+    k_sample, k_pi = jax.random.split(key)
+    if self.source.whole_buffer:
+      sample = ts.replay.data
+      valid = jnp.arange(ts.replay.capacity) < ts.replay.size
+    else:
+      sample = replay_sample(ts.replay, k_sample, self.source.num_negatives)
+      valid = None
+    data = rewards.TrainData(positives=ts.positives, negatives=sample["next_x"], epoch=ts.epoch,
+                             valid=valid)
+    if self.source.needs_log_pi:  # the classifier input is the observation (checked in make)
+      k_pos, k_neg = jax.random.split(k_pi)
+      log_pi = lambda obs, k: self.sac.sample_action(ts.sac.actor, obs, k)[1]
+      data = data.replace(positive_log_pi=log_pi(ts.positives, k_pos),
+                          negative_log_pi=log_pi(sample["next_obs"], k_neg))
+    return data
 
   # -- divergence ---------------------------------------------------------------------------
   def _finite_leaves(self, ts: TrainState):

@@ -18,7 +18,8 @@ def _run(*args, timeout=300):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--config.reward=vice"], "Unknown reward 'vice'; valid choices: cnml, count, l2, mle, mural, sparse."),
+    (["--config.reward=vicee"], "Unknown reward 'vicee'; valid choices: cnml, count, count_bonus, l2, "
+                                "mle, mural, rnd, sparse, vice."),
     (["--config.env=maze"], "Unknown environment 'maze'; valid choices:"),
     (["--config.total_env_steps=-5"], "total_env_steps must be a positive integer, got -5"),
     (["--config.num_envs=abc"], "--config.num_envs=abc"),

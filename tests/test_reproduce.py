@@ -174,8 +174,8 @@ def test_overrides_and_variants():
 
 @pytest.mark.parametrize("args, message", [
     (["--envs=maze"], "Unknown environment 'maze'; valid choices: ant_maze, claw_valve,"),
-    (["--rewards=mle,vice"], "Unknown reward or variant 'vice'; valid choices: cnml, count, l2, "
-                             "mle, mural, sparse, mural_no_meta."),
+    (["--rewards=mle,vicee"], "Unknown reward or variant 'vicee'; valid choices: cnml, count, "
+                              "count_bonus, l2, mle, mural, rnd, sparse, vice, mural_no_meta."),
     (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(base.PRESETS)}."),
     (["--seeds=0"], "--seeds must be a positive integer, got 0."),
     (["--set=sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),

@@ -92,7 +92,7 @@ def test_sparse_reward_is_the_success_test():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("reward", "vice", "valid choices: .*mle"),
+    ("reward", "vicee", "valid choices: .*mle"),
     ("env", "maze", "valid choices: .*zigzag_maze"),
     ("relabel", "never", "valid choices: batch, collect"),
     ("num_envs", 0, "num_envs must be a positive integer"),

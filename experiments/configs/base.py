@@ -19,7 +19,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.env = env
   c.env_kwargs = ml_collections.ConfigDict()  # overrides of the environment's defaults
   c.preset = preset
-  c.reward = "mural"              # sparse | l2 | mle | count | cnml | mural
+  c.reward = "mural"              # mural | mle | vice | l2 | sparse | count | count_bonus | rnd | cnml
   c.relabel = "batch"             # batch: recompute per SAC minibatch; collect: store at collection
   c.seed = 0
   c.total_env_steps = 1_000_000   # 1000 epochs of 1000 steps
@@ -43,14 +43,16 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.sac.batch_size = 256
   c.sac.updates_per_step = 1.0      # gradient updates per environment step
 
-  # Success classifier of the `mle` reward (the VICE-style baseline).
+  # Success classifier of the `mle` (plain ablation) and `vice` rewards.
   c.classifier = ml_collections.ConfigDict()
   c.classifier.hidden = (256, 256)
   c.classifier.lr = 1e-4
-  c.classifier.weight_decay = 5e-3  # L2 penalty coefficient
+  c.classifier.weight_decay = 5e-3  # L2 coefficient (mle: on every gradient; vice: Keras,
+                                    # coefficient * sum(kernel^2) in the loss)
   c.classifier.batch_size = 128     # per class: 128 positives + 128 negatives
   c.classifier.steps_per_epoch = 2
   c.classifier.mixup_alpha = 0.0    # > 0: mixup with Beta(alpha, alpha)
+  c.classifier.vice_loss = False    # vice: train as the pi-aware discriminator (VICE's loss)
 
   # Meta-NML (the `mural` reward): `mural_jax.classifiers.meta_nml.Settings(**c.meta_nml)`.
   c.meta_nml = ml_collections.ConfigDict()
@@ -79,10 +81,19 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
                                       # a wide MLP fits any added point and p ~ 1/2 everywhere
   c.cnml.query_weight = 1.0
   c.cnml.data_size = 256              # fitted data: half success examples, half replay states
-  c.cnml.count_samples = 4096         # count reward: replay states counted per epoch
-  c.cnml.grid_low = -4.0              # count reward: [grid_low, grid_high]^D in
+  c.cnml.grid_low = -4.0              # count rewards: [grid_low, grid_high]^D in
   c.cnml.grid_high = 4.0              # grid_resolution cells per dimension
   c.cnml.grid_resolution = 16
+
+  # Task-agnostic exploration baselines: the sparse reward plus a bonus.
+  c.exploration = ml_collections.ConfigDict()
+  c.exploration.count_beta = 0.5          # count_bonus: beta / sqrt(visits of the cell)
+  c.exploration.rnd_beta = 0.5            # rnd: beta * error / running std of the error
+  c.exploration.rnd_hidden = (256, 256)   # predictor and target MLPs
+  c.exploration.rnd_output_size = 64
+  c.exploration.rnd_lr = 1e-3
+  c.exploration.rnd_batch_size = 256
+  c.exploration.rnd_steps_per_epoch = 32  # predictor steps per epoch, on replay states
 
   # Seeds and devices: num_seeds independent runs (seeds seed, seed+1, ...) in one job;
   # mesh.seeds devices split the seeds, mesh.data devices split one seed's
@@ -134,6 +145,8 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.sac.updates_per_step = 0.5
     c.classifier.hidden = (16, 16)
     c.classifier.batch_size = 16
+    c.exploration.update(rnd_hidden=(16, 16), rnd_output_size=8, rnd_batch_size=16,
+                         rnd_steps_per_epoch=2)
     c.meta_nml.update(hidden=(16, 16), inner_lr=1.0, pool_size=64, num_tasks=8,
                       points_per_task=16, meta_batch=4)
     c.checkpoint_every = 1
