@@ -29,8 +29,6 @@ import jax.numpy as jnp
 from envs.base import MuralEnv, State
 from envs.cpu_cholesky import use_xla_cholesky
 
-use_xla_cholesky()  # before any MJX program is traced; see envs/cpu_cholesky.py
-
 ASSETS = pathlib.Path(__file__).parent / "assets"
 
 
@@ -52,6 +50,7 @@ class MjxEnv(MuralEnv):
                success_radius: float, example_radius: float):
     if not 0 <= example_radius < success_radius:
       raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    use_xla_cholesky()  # before any of this task's programs is traced
     self.mj_model = load_model(asset)
     self.sys = mjx.put_model(self.mj_model)
     # On device once, so that every trace closes over the same constants.

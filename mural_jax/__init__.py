@@ -13,11 +13,23 @@ sample_action), the replay buffer (`replay_init`, `replay_insert`,
 environments (`import envs; envs.make("zigzag_maze")`).
 """
 
+import importlib
+
 from mural_jax import rewards
 from mural_jax.evaluation import evaluate
 from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
 from mural_jax.sac import SAC, SACState
-from mural_jax.training import Trainer, TrainState, run, train
 
-__all__ = ["train", "run", "Trainer", "TrainState", "SAC", "SACState", "ReplayState",
-           "replay_init", "replay_insert", "replay_sample", "rewards", "evaluate"]
+# The trainer builds environments (brax, MuJoCo): loaded on first use, so that importing
+# the learners (e.g. `mural_jax.classifiers.meta_nml`) loads neither.
+_TRAINING = ("train", "run", "Trainer", "TrainState")
+
+
+def __getattr__(name):
+  if name in _TRAINING:
+    return getattr(importlib.import_module("mural_jax.training"), name)
+  raise AttributeError(f"module 'mural_jax' has no attribute {name!r}")
+
+
+__all__ = [*_TRAINING, "SAC", "SACState", "ReplayState", "replay_init", "replay_insert",
+           "replay_sample", "rewards", "evaluate"]

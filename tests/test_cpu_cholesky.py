@@ -1,12 +1,17 @@
 """CPU Cholesky for MJX: XLA's op instead of jaxlib 0.10's deadlock-prone LAPACK batch path."""
 
 import numpy as np
+import pytest
 
 import jax
 import jax.numpy as jnp
 
-import envs.mjx_base  # noqa: F401  (applies the workaround, as for every MJX task)
 from envs import cpu_cholesky
+
+
+@pytest.fixture(autouse=True, scope="module")
+def xla_cholesky():
+  cpu_cholesky.use_xla_cholesky()  # as every MJX task's constructor does
 
 
 def _spd(batch, n, seed=0):
