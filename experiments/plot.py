@@ -104,6 +104,16 @@ def plot_run_trajectories(workdir: str, path: str, label: str = "") -> str:
   return plot_trajectories(saved["trajectories"], path, env, title)
 
 
+def plot_outputs(workdir: str, label: str) -> list[str]:
+  """A run's figures in its workdir: curves.png, and trajectories.png if it saved any;
+  returns their file names."""
+  rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  paths = [plot_learning_curves({label: rows}, os.path.join(workdir, "curves.png"))]
+  if os.path.exists(os.path.join(workdir, TRAJECTORIES)):
+    paths.append(plot_run_trajectories(workdir, os.path.join(workdir, "trajectories.png")))
+  return [os.path.basename(p) for p in paths]
+
+
 def main(argv):
   runs = {os.path.basename(os.path.normpath(d)): read_jsonl(os.path.join(d, "metrics.jsonl"))
           for d in argv[1:]}

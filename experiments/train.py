@@ -15,7 +15,6 @@ process that loses another one of a distributed run exits 1.
 """
 
 import os
-import signal
 import socket
 import sys
 import time
@@ -114,48 +113,6 @@ class _LostProcess(app.ExceptionHandler):
     os._exit(1)
 
 
-def _prepare_workdir(path: str) -> str:
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise ValueError(f"--workdir {path!r} exists and is not a directory.")
-  os.makedirs(path, exist_ok=True)
-  if not os.access(path, os.W_OK):
-    raise ValueError(f"--workdir {path!r} is not writable.")
-  return path
-
-
-class _StopRequest:
-  """Turns the first SIGINT / SIGTERM into a request to checkpoint and stop after the
-  current epoch; a second one stops at once."""
-
-  def __init__(self):
-    self.signum = None
-    for signum in (signal.SIGINT, signal.SIGTERM):
-      signal.signal(signum, self._handle)
-
-  def _handle(self, signum, frame):
-    self.signum = signum
-    signal.signal(signum, signal.SIG_DFL)
-    print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this epoch, then "
-          "stopping (again to abort without saving).", file=sys.stderr, flush=True)
-
-  def agreed(self):
-    """The signal to stop on after this epoch, or None; the same in every process of a
-    distributed run (one that stopped alone would leave the others waiting in a
-    collective), so any process's signal stops all of them."""
-    import jax
-    signum = self.signum  # read once: a signal arriving later counts after the next epoch
-    if jax.process_count() > 1:
-      from mural_jax import parallel
-      signum = int(parallel.to_host(jax.numpy.array([signum or 0])).max()) or None
-    return signum
-
-
-class _Stopped(Exception):
-  def __init__(self, signum: int, message: str):
-    super().__init__(message)
-    self.signum = signum
-
-
 def main(argv):
   started = time.perf_counter()  # `wall_s` counts from here: compilation included
   if len(argv) > 1:
@@ -170,93 +127,21 @@ def main(argv):
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  import numpy as np
-  from mural_jax import training
-  from mural_jax.checkpoints import Checkpointer, CheckpointError
+  from experiments.plot import plot_outputs
+  from mural_jax import runner
   try:
-    trainer = training.Trainer(config)  # checks the config; compiles nothing
-    workdir = _prepare_workdir(
-        _WORKDIR.value or os.path.join("runs", f"{config.env}_{config.reward}_seed{config.seed}"))
-  except ValueError as e:
+    outcome = runner.run_workdir(config, _WORKDIR.value, handle_signals=True, started=started)
+  except runner.BadInput as e:
     fail(str(e))
-  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
-  start = checkpointer.latest_epoch()
-  try:
-    state = None if start is None else checkpointer.restore(trainer.abstract_state)
-  except CheckpointError as e:
-    checkpointer.close()
-    fail(str(e))
-
-  from experiments.plot import plot_learning_curves, plot_run_trajectories
-  from mural_jax.metrics import (LAST_FRACTION, SOLVED, TRAJECTORIES, MetricsWriter, Progress,
-                                 read_jsonl, seed_summary)
-
-  lead = jax.process_index() == 0  # one process writes metrics, plots and progress
-  seeds = ", ".join(map(str, trainer.seeds))
-  logging.info("env=%s reward=%s seeds=%s workdir=%s start_epoch=%s", config.env, config.reward,
-               seeds, workdir, start)
-  start_steps = (start or 0) * config.epoch_length
-  progress = Progress(config.total_env_steps, start_steps)
-  writer = None
-  if lead:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
-    writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
-    kept = read_jsonl(writer.path)
-    wall_before = kept[-1].get("wall_s", 0.0) if kept else 0.0  # earlier runs of this workdir
-    resume = f"resuming after epoch {start}" if start else "starting"
-    print(f"{config.env} | reward {config.reward} | seed {seeds} | {resume}; compiling the "
-          "epoch...", flush=True)
-  stop = _StopRequest()
-
-  def on_epoch(metrics, state):
-    epoch = int(np.max(metrics["epoch"]))
-    if lead:
-      rows = writer.write({**metrics, "wall_s": wall_before + time.perf_counter() - started})
-      if not config.quiet and epoch % config.log_every_epochs == 0:
-        print(progress.line(rows), flush=True)
-    signum = stop.agreed()
-    if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs
-        or signum is not None):
-      checkpointer.save(state, epoch)
-    if signum is not None:
-      raise _Stopped(signum, f"stopped by {signal.Signals(signum).name} after epoch {epoch}; "
-                     f"checkpoint saved in {checkpointer.directory}. Run the same command "
-                     "to resume.")
-
-  try:
-    training.run(trainer, callback=on_epoch, state=state)
-  except training.Diverged as e:
-    fail(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is in "
-          f"{checkpointer.directory}.", status=1)
-  except CheckpointError as e:
+  except runner.RunFailed as e:
     fail(str(e), status=1)
-  except _Stopped as e:
+  except runner.Stopped as e:
     print(e, file=sys.stderr, flush=True)
     sys.exit(128 + e.signum)
-  finally:
-    if writer is not None:
-      writer.close()
-    checkpointer.close()
-  if not lead:
-    return
-  rows = read_jsonl(writer.path)
-  curves = plot_learning_curves({f"{config.env} {config.reward}": rows},
-                                os.path.join(workdir, "curves.png"))
-  outputs = [os.path.basename(writer.path), "tensorboard/", "checkpoints/",
-             os.path.basename(curves)]
-  if os.path.exists(os.path.join(workdir, TRAJECTORIES)):
-    outputs.append(os.path.basename(
-        plot_run_trajectories(workdir, os.path.join(workdir, "trajectories.png"))))
-  last = [r for r in rows if r["epoch"] == rows[-1]["epoch"]]
-  solved = sum(seed_summary([r for r in rows if r["seed"] == s])["solved"] for s in trainer.seeds)
-  verdict = (f"solved in {solved} of {len(trainer.seeds)} seeds" if len(trainer.seeds) > 1
-             else "goal reached, solved" if solved else "not solved")
-  print(f"result: {config.env} with the {config.reward} reward, seed {seeds}: {verdict} "
-        f"(eval success >= {SOLVED} at the end and over the last {LAST_FRACTION:.0%} of "
-        f"epochs); {progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
-        f"{progress.elapsed()}; outputs in {workdir} ({', '.join(outputs)})")
-
+  if jax.process_index() == 0:  # one process writes plots and the result
+    outputs = ", ".join(["metrics.jsonl", "tensorboard/", "checkpoints/",
+                         *plot_outputs(outcome.workdir, f"{config.env} {config.reward}")])
+    print(f"{outcome.result_line()}; outputs in {outcome.workdir} ({outputs})")
 
 if __name__ == "__main__":
   app.run(main, flags_parser=parse_flags)

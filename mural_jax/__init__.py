@@ -7,7 +7,8 @@ Notebook use::
     from mural_jax import train
     state, history = train(zigzag_maze.get_config("cpu"), jax.random.key(0))
 
-The pieces are pure functions usable on their own: `SAC` (init / update /
+`runner.run_workdir(config, workdir)` runs the same job as `experiments.train`, with its
+outputs, checkpoints and exact resume. The pieces are pure functions usable on their own: `SAC` (init / update /
 sample_action), the replay buffer (`replay_init`, `replay_insert`,
 `replay_sample`), reward sources (`rewards.make`), `evaluate`, and the
 environments (`import envs; envs.make("zigzag_maze")`).

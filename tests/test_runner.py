@@ -1,0 +1,47 @@
+"""The runner owns a workdir: the same outputs from a notebook as from the command line."""
+
+import os
+import signal
+
+import pytest
+
+from experiments.configs import zigzag_maze
+from mural_jax import runner
+from mural_jax.metrics import read_jsonl
+
+
+def _config():
+  c = zigzag_maze.get_config("tiny")
+  c.quiet = True
+  return c
+
+
+def test_run_workdir_trains_resumes_and_restores_signal_handlers(tmp_path):
+  before = signal.getsignal(signal.SIGINT)
+  config = _config()
+  outcome = runner.run_workdir(config, str(tmp_path / "run"), handle_signals=True)
+  assert signal.getsignal(signal.SIGINT) is before
+  assert [r["epoch"] for r in outcome.rows] == [1, 2, 3, 4]
+  assert outcome.result_line().startswith("result: zigzag_maze with the mural reward, seed 0:")
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints"))[-1] == "4"
+  # A longer budget on the same workdir resumes after epoch 4 and appends.
+  config.total_env_steps = 600
+  again = runner.run_workdir(config, str(tmp_path / "run"))
+  assert [r["epoch"] for r in again.rows] == [1, 2, 3, 4, 5, 6]
+  assert read_jsonl(str(tmp_path / "run" / "metrics.jsonl")) == again.rows
+
+
+def test_bad_input_is_typed_and_nothing_runs(tmp_path):
+  (tmp_path / "file").write_text("")
+  with pytest.raises(runner.BadInput, match="exists and is not a directory"):
+    runner.run_workdir(_config(), str(tmp_path / "file"))
+  config = _config()
+  config.num_envs = 0
+  with pytest.raises(runner.BadInput, match="num_envs must be a positive integer"):
+    runner.run_workdir(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+  other = _config()
+  runner.run_workdir(other, str(tmp_path / "a"))
+  other.sac.hidden = (8, 8)
+  with pytest.raises(runner.BadInput, match="sac.hidden"):
+    runner.run_workdir(other, str(tmp_path / "a"))
