@@ -33,6 +33,7 @@ import time
 from absl import app, flags, logging
 
 from experiments.cli import fail, parse_flags
+from mural_jax import rewards
 from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -107,7 +108,6 @@ def env_names() -> list[str]:
 
 
 def cell_names() -> list[str]:
-  from mural_jax import rewards
   return rewards.names() + sorted(VARIANTS)
 
 
@@ -349,7 +349,7 @@ def markdown_table(rows: list[dict]) -> str:
     if not all(r["finished"] for r in group):
       steps += " (unfinished)"
     lines.append(" | ".join([
-        f"| {env}", name, f"{sum(r['solved'] for r in group)} / {len(group)}",
+        f"| {env}", rewards.label(name), f"{sum(r['solved'] for r in group)} / {len(group)}",
         f"{statistics.median(firsts):,.0f}" if firsts else "-",
         _number(statistics.fmean(r["final_success"] for r in group)),
         _number(statistics.fmean(r["last10_success"] for r in group)),
@@ -389,12 +389,12 @@ def write_results(out: str, cells: list[Cell], command: str, commit: str) -> lis
     if not metrics or info is None:
       continue
     rows += cell_rows(metrics, {**info, "finished": is_finished(cell, directory)})
-    curves[cell.env][cell.name] = metrics
+    curves[cell.env][rewards.label(cell.name)] = metrics
     saved, png = (os.path.join(directory, TRAJECTORIES),
                   os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))
     if (_is_2d(saved) and (not os.path.exists(png)
                            or os.path.getmtime(png) < os.path.getmtime(saved))):
-      plot_run_trajectories(directory, png, label=cell.name)
+      plot_run_trajectories(directory, png, label=rewards.label(cell.name))
   _write_json(os.path.join(out, "results.json"), rows)
   with open(os.path.join(out, "results.md"), "w") as f:
     f.write(markdown(rows, cells, command, commit))

@@ -247,6 +247,13 @@ _SOURCES = {
 
 RELABEL_MODES = ("batch", "collect")
 
+# How plots and tables name a reward where its name alone could mislead.
+LABELS = {"mle": "mle (plain classifier)"}
+
+
+def label(name: str) -> str:
+  return LABELS.get(name, name)
+
 
 def names() -> list[str]:
   return sorted(_SOURCES)

@@ -58,7 +58,7 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
   table = open(os.path.join(sweep, "results.md")).read()
   assert f"python -m experiments.reproduce {' '.join(SWEEP)} --out={sweep}" in table
   assert "Preset `tiny`, budget 1,000 environment steps" in table
-  for name in ("mle", "sparse"):
+  for name in ("mle (plain classifier)", "sparse"):
     line = next(l for l in table.splitlines() if l.startswith(f"| zigzag_maze | {name} |"))
     assert line.count("|") == 11 and " / 2 | " in line and "| 1,000 |" in line
   for name in ("curves.png", "trajectories_zigzag_maze_mle.png",
