@@ -189,7 +189,7 @@ def distance_weights(query: jax.Array, x: jax.Array, threshold: float) -> jax.Ar
   return jnp.exp(-_KERNEL_RATE * jnp.linalg.norm(x - query, axis=-1) / threshold)
 
 
-def _with_query(query, label, x, y, query_weight, threshold):
+def with_query(query, label, x, y, query_weight, threshold):
   """The batch `query` first (weight query_weight), then x, distance-weighted."""
   xs = jnp.concatenate([query[None], x])
   ys = jnp.concatenate([label[None].astype(y.dtype), y])
@@ -242,10 +242,10 @@ def _task_loss(params, query, label, context_idx, pool_x, pool_y, settings):
   The outer set is the whole distance-weighted pool (the reference: 1023 + 1023
   of its points) plus the query at weight query_weight / 2.
   """
-  x, y, w = _with_query(query, label, pool_x[context_idx], pool_y[context_idx],
+  x, y, w = with_query(query, label, pool_x[context_idx], pool_y[context_idx],
                         settings.inner_query_weight, settings.kernel_threshold)
   adapted = adapt(params, x, y, w, settings.inner_lr)
-  x, y, w = _with_query(query, label, pool_x, pool_y,
+  x, y, w = with_query(query, label, pool_x, pool_y,
                         settings.outer_query_weight, settings.kernel_threshold)
   return inner_loss(adapted, x, y, w)
 
@@ -341,7 +341,7 @@ def _own_label_probs(logits: jax.Array) -> jax.Array:
 def _grad_path(params, settings, queries, context, chunk_size):
   """vmap over queries and labels of one `adapt` step, then the query's forward."""
   def logits(query, label):
-    x, y, w = _with_query(query, label, context.x, context.y,
+    x, y, w = with_query(query, label, context.x, context.y,
                           settings.inner_query_weight, settings.kernel_threshold)
     return mlp_apply(adapt(params, x, y, w, settings.inner_lr), query)
 
