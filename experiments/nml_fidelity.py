@@ -62,30 +62,6 @@ _X_BANDS = {-3.0: (-3.95, -1.5), 0.0: (-1.15, 1.15), 3.0: (1.5, 3.95)}
 _Y_BANDS = {3.0: (2.2, 3.95), -3.0: (-3.95, -2.2)}
 GRID_LOW, GRID_HIGH, GRID_CELLS = -4.0, 4.0, 16   # the count reward's grid (cnml preset)
 
-_OUT = flags.DEFINE_string("out", "results/nml_fidelity", "Output directory.")
-_FRONTIERS = flags.DEFINE_list("frontiers", ["5", "14"],
-                               f"Visited arc lengths along the corridor, in (0, {PATH_LENGTH:g}).")
-_PRESETS = flags.DEFINE_list("presets", list(PRESETS), "Meta-NML presets to compare.")
-_PASSES = flags.DEFINE_list("passes", ["0", "1", "10", "100"],
-                            "Meta-training passes compared at the cpu preset (0: untrained).")
-_PAPER_PASSES = flags.DEFINE_list("paper_passes", ["0"],
-                                  "Passes at the paper preset (~4 min each on two CPU cores).")
-_INNER_LR_SCALES = flags.DEFINE_list("inner_lr_scales", ["1"],
-                                     "Factors on the preset's inner_lr, each a setting.")
-_META_LR_SCALES = flags.DEFINE_list("meta_lr_scales", ["1"],
-                                    "Factors on the preset's meta_lr, each a setting.")
-_GRID = flags.DEFINE_integer("grid", 5,
-                             "Grid queries per axis (exact CNML's cost grows as its square).")
-_PATH_STEP = flags.DEFINE_float("path_step", 1.5, "Arc length between corridor queries.")
-_MAP_GRID = flags.DEFINE_integer("map_grid", 33,
-                                 "Points per axis of the meta-NML and tabular maps.")
-_CONTEXTS = flags.DEFINE_integer("contexts", 16, "Context draws averaged per meta-NML query.")
-_EVAL_TASKS = flags.DEFINE_integer("eval_tasks", 24,
-                                   "Held-out visited states scoring the meta-loss.")
-_L2 = flags.DEFINE_float("l2", 1.0, "L2 of exact CNML (the cnml preset's).")
-_CNML_STEPS = flags.DEFINE_integer("cnml_steps", 300, "Adam steps per exact CNML fit (cpu preset).")
-_PAPER_CNML = flags.DEFINE_bool("paper_cnml", False, "Also exact CNML of the 2048-wide network.")
-_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
 
 
 # -- data ----------------------------------------------------------------------
@@ -407,27 +383,28 @@ def _parse(values, kind, name, valid, check):
 
 def parse_args() -> tuple[list, list, dict]:
   """Frontiers, settings and the scalar arguments, validated."""
-  frontiers = _parse(_FRONTIERS.value, float, "frontiers", f"numbers in (0, {PATH_LENGTH:g})",
+  f = flags.FLAGS
+  frontiers = _parse(f.frontiers, float, "frontiers", f"numbers in (0, {PATH_LENGTH:g})",
                      lambda x: 0 < x < PATH_LENGTH)
-  presets = _parse(_PRESETS.value, str, "presets", ", ".join(PRESETS), lambda x: x in PRESETS)
-  passes = {p: _parse(v.value, int, n, "integers >= 0", lambda x: x >= 0)
-            for p, v, n in (("cpu", _PASSES, "passes"), ("paper", _PAPER_PASSES, "paper_passes"))}
-  inner = _parse(_INNER_LR_SCALES.value, float, "inner_lr_scales", "numbers > 0", lambda x: x > 0)
-  meta = _parse(_META_LR_SCALES.value, float, "meta_lr_scales", "numbers > 0", lambda x: x > 0)
-  for name, value, low in (("grid", _GRID.value, 1), ("map_grid", _MAP_GRID.value, 2),
-                           ("contexts", _CONTEXTS.value, 1), ("eval_tasks", _EVAL_TASKS.value, 1),
-                           ("cnml_steps", _CNML_STEPS.value, 1)):
+  presets = _parse(f.presets, str, "presets", ", ".join(PRESETS), lambda x: x in PRESETS)
+  passes = {p: _parse(getattr(f, n), int, n, "integers >= 0", lambda x: x >= 0)
+            for p, n in (("cpu", "passes"), ("paper", "paper_passes"))}
+  inner = _parse(f.inner_lr_scales, float, "inner_lr_scales", "numbers > 0", lambda x: x > 0)
+  meta = _parse(f.meta_lr_scales, float, "meta_lr_scales", "numbers > 0", lambda x: x > 0)
+  for name, value, low in (("grid", f.grid, 1), ("map_grid", f.map_grid, 2),
+                           ("contexts", f.contexts, 1), ("eval_tasks", f.eval_tasks, 1),
+                           ("cnml_steps", f.cnml_steps, 1)):
     if value < low:
       fail(f"--{name}={value} is invalid; valid: integers >= {low}.")
-  if not 0 < _PATH_STEP.value <= PATH_LENGTH / 2:
-    fail(f"--path_step={_PATH_STEP.value} is invalid; valid: (0, {PATH_LENGTH / 2:g}].")
-  if _L2.value <= 0:
-    fail(f"--l2={_L2.value} is invalid; valid: numbers > 0.")
+  if not 0 < f.path_step <= PATH_LENGTH / 2:
+    fail(f"--path_step={f.path_step} is invalid; valid: (0, {PATH_LENGTH / 2:g}].")
+  if f.l2 <= 0:
+    fail(f"--l2={f.l2} is invalid; valid: numbers > 0.")
   settings = [Setting(p, n, i, m) for p in presets for i in inner for m in meta
               for n in dict.fromkeys(passes[p])]
-  args = {"grid": _GRID.value, "path_step": _PATH_STEP.value, "map_grid": _MAP_GRID.value,
-          "contexts": _CONTEXTS.value, "eval_tasks": _EVAL_TASKS.value, "l2": _L2.value,
-          "cnml_steps": _CNML_STEPS.value, "paper_cnml": _PAPER_CNML.value, "seed": _SEED.value}
+  args = {"grid": f.grid, "path_step": f.path_step, "map_grid": f.map_grid,
+          "contexts": f.contexts, "eval_tasks": f.eval_tasks, "l2": f.l2,
+          "cnml_steps": f.cnml_steps, "paper_cnml": f.paper_cnml, "seed": f.seed}
   return frontiers, settings, args
 
 
@@ -439,19 +416,49 @@ def main(argv):
   key = jax.random.key(args["seed"])
   k_examples, k_run = jax.random.split(key)
   positives = envs.make("zigzag_maze").success_examples(k_examples, 150)
-  os.makedirs(_OUT.value, exist_ok=True)
+  os.makedirs(flags.FLAGS.out, exist_ok=True)
   print(HEADER)
   rows, maps = [], {}
   for frontier, k in zip(frontiers, jax.random.split(k_run, len(frontiers))):
     frontier_rows, maps[frontier] = run_frontier(frontier, settings, positives, k, args)
     rows += frontier_rows
   print("\n" + HEADER + "\n" + "\n".join(_format(r) for r in rows))
-  with open(os.path.join(_OUT.value, "fidelity.json"), "w") as f:
+  with open(os.path.join(flags.FLAGS.out, "fidelity.json"), "w") as f:
     json.dump({"args": {**args, "frontiers": frontiers,
                         "settings": [dataclasses.asdict(s) for s in settings]},
                "path_length": PATH_LENGTH, "rows": rows}, f, indent=1)
-  print(plot(maps, positives, os.path.join(_OUT.value, "fidelity.png")))
+  print(plot(maps, positives, os.path.join(flags.FLAGS.out, "fidelity.png")))
+
+
+def define_flags():
+  """The command's flags; defined when run, not on import (tests import this module
+  beside others that define flags of the same names)."""
+  flags.DEFINE_string("out", "results/nml_fidelity", "Output directory.")
+  flags.DEFINE_list("frontiers", ["5", "14"],
+      f"Visited arc lengths along the corridor, in (0, {PATH_LENGTH:g}).")
+  flags.DEFINE_list("presets", list(PRESETS), "Meta-NML presets to compare.")
+  flags.DEFINE_list("passes", ["0", "1", "10", "100"],
+      "Meta-training passes compared at the cpu preset (0: untrained).")
+  flags.DEFINE_list("paper_passes", ["0"],
+      "Passes at the paper preset (~4 min each on two CPU cores).")
+  flags.DEFINE_list("inner_lr_scales", ["1"],
+      "Factors on the preset's inner_lr, each a setting.")
+  flags.DEFINE_list("meta_lr_scales", ["1"],
+      "Factors on the preset's meta_lr, each a setting.")
+  flags.DEFINE_integer("grid", 5,
+      "Grid queries per axis (exact CNML's cost grows as its square).")
+  flags.DEFINE_float("path_step", 1.5, "Arc length between corridor queries.")
+  flags.DEFINE_integer("map_grid", 33,
+      "Points per axis of the meta-NML and tabular maps.")
+  flags.DEFINE_integer("contexts", 16, "Context draws averaged per meta-NML query.")
+  flags.DEFINE_integer("eval_tasks", 24,
+      "Held-out visited states scoring the meta-loss.")
+  flags.DEFINE_float("l2", 1.0, "L2 of exact CNML (the cnml preset's).")
+  flags.DEFINE_integer("cnml_steps", 300, "Adam steps per exact CNML fit (cpu preset).")
+  flags.DEFINE_bool("paper_cnml", False, "Also exact CNML of the 2048-wide network.")
+  flags.DEFINE_integer("seed", 0, "PRNG seed.")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=parse_flags)
