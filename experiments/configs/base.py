@@ -11,6 +11,22 @@ import ml_collections
 PRESETS = ("paper", "gpu", "cpu", "tiny")
 
 
+def size_mjx_gpu_job(c, epoch_length: int, epochs: int, num_envs: int = 64) -> None:
+  """An MJX task's `gpu` preset: `num_envs` environments per vectorised step and
+  `epochs` epochs of `epoch_length` steps, each making 1024 SAC updates (a paper epoch's
+  ~1000), one meta-training pass and one evaluation; the replay keeps the whole run.
+
+  Sized so that 3 vmapped seeds of MURAL are estimated to finish in under 9 minutes on
+  one H100/H200 (WORKSPACE_NOTES.md, MJX gpu presets: an estimate, not a timed run).
+  """
+  c.num_envs = num_envs
+  c.epoch_length = epoch_length
+  c.sac.updates_per_step = 1024 / epoch_length
+  c.total_env_steps = epochs * epoch_length
+  c.replay_capacity = epochs * epoch_length
+  c.checkpoint_every = max(1, epochs // 3)
+
+
 def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   """The config of `env` under `preset` (one of PRESETS)."""
   if preset not in PRESETS:
@@ -19,7 +35,7 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   c.env = env
   c.env_kwargs = ml_collections.ConfigDict()  # overrides of the environment's defaults
   c.preset = preset
-  c.reward = "mural"              # mural | mle | vice | l2 | sparse | count | count_bonus | rnd | cnml
+  c.reward = "mural"              # see mural_jax.rewards.names()
   c.relabel = "batch"             # batch: recompute per SAC minibatch; collect: store at collection
   c.seed = 0
   c.total_env_steps = 1_000_000   # 1000 epochs of 1000 steps

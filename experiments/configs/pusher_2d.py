@@ -13,4 +13,9 @@ from experiments.configs import base
 def get_config(preset: str = "paper"):
   c = base.get_config("pusher_2d", preset)
   c.meta_nml.kernel_threshold = 3.0
+  if preset == "gpu":
+    # The paper's 1M steps.
+    base.size_mjx_gpu_job(c, epoch_length=8192, epochs=123)
+  if preset == "cpu":
+    c.total_env_steps = 300_000     # ~15 min for one seed on two CPU cores (~2.5 s per epoch)
   return c
