@@ -32,6 +32,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from envs.base import uniform_in_ball
 from envs.mjx_base import MjxEnv
 from envs.point_maze import Geodesic
 
@@ -43,18 +44,28 @@ WALL_PADDING = 0.25
 START, GOAL = (-5.5, 4.5), (5.5, 4.5)
 # A route that clears every padded wall: down, under the inner wall, and up.
 WAYPOINTS = (START, (-5.5, -4.0), (5.5, -4.0), GOAL)
+# The observation: qpos (torso xy, torso z, quaternion wxyz, hinge angles), qvel.
+# TORSO_XY also indexes qvel (the torso's xy velocity) and every classifier input
+# (the goal coordinates).
+TORSO_XY = slice(0, 2)
+TORSO_Z = slice(2, 3)
+HINGES = slice(7, 15)
+QPOS = slice(0, 15)
 # Classifier inputs: slices of the observation (both start with the torso xy).
-CLASSIFIER_INPUTS = {"qpos": slice(0, 15), "xy": slice(0, 2)}
+CLASSIFIER_INPUTS = {"qpos": QPOS, "xy": TORSO_XY}
 SETTLE_STEPS = 4      # zero-action steps (0.6 s) that settle a success example
 
 
 class AntMaze(MjxEnv):
   """The ant walks around the inner wall to the goal; see the module docstring."""
 
+  straight_distance_key = "xy_distance"
+
   def __init__(self, start=START, goal=GOAL, classifier_input="qpos",
                success_radius=1.0, example_radius=0.5, reset_noise=0.1, episode_length=400):
-    super().__init__("ant_maze.xml", n_substeps=10, episode_length=episode_length,
-                     success_radius=success_radius, example_radius=example_radius)
+    super().__init__("ant_maze.xml", n_substeps=10, goal=goal, goal_slice=TORSO_XY,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     if classifier_input not in CLASSIFIER_INPUTS:
       raise ValueError(f"classifier_input={classifier_input!r}; valid choices: "
                        f"{', '.join(CLASSIFIER_INPUTS)}.")
@@ -62,7 +73,6 @@ class AntMaze(MjxEnv):
       raise ValueError(f"reset_noise={reset_noise} must be >= 0.")
     self.classifier_choice = classifier_input
     self.start = jnp.asarray(start, jnp.float32)
-    self.goal = jnp.asarray(goal, jnp.float32)
     self.reset_noise = float(reset_noise)
     lo, hi = np.asarray(INNER_WALL, np.float32)
     free = np.asarray(ARENA, np.float32) - WALL_PADDING
@@ -77,10 +87,6 @@ class AntMaze(MjxEnv):
                              [(hi[0], lo[1]), (hi[0], hi[1])]], np.float32)
     self.arena = ARENA
     self._home = jnp.asarray(self.mj_model.key("home").qpos, jnp.float32)   # (15,)
-
-  @property
-  def observation_size(self) -> int:
-    return self.mj_model.nq + self.mj_model.nv
 
   @property
   def action_size(self) -> int:
@@ -101,27 +107,14 @@ class AntMaze(MjxEnv):
     """Default pose at torso `xy` with heading `yaw`, hinge angles perturbed."""
     noise = jax.random.uniform(rng, (8,), minval=-self.reset_noise, maxval=self.reset_noise)
     quat = jnp.stack([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)])
-    return jnp.concatenate([xy, self._home[2:3], quat, self._home[7:] + noise])
+    return jnp.concatenate([xy, self._home[TORSO_Z], quat, self._home[HINGES] + noise])
 
   def _obs(self, data):
     return jnp.concatenate([data.qpos, data.qvel])
 
-  def _metrics(self, obs):
-    """Success, the geodesic "distance" and the straight-line "xy_distance"."""
-    metrics = super()._metrics(obs)
-    return {**metrics, "distance": self.geodesic(obs[:2]), "xy_distance": metrics["distance"]}
-
   # -- classifier API ----------------------------------------------------------
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     return obs[..., CLASSIFIER_INPUTS[self.classifier_choice]]
-
-  def goal_coordinates(self, x: jax.Array) -> jax.Array:
-    """The torso xy: x[..., :2] of every classifier input."""
-    return x[..., :2]
-
-  def goal_distance(self, x: jax.Array) -> jax.Array:
-    """Straight-line distance of the torso xy."""
-    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
 
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """Settled ants near the goal: the default pose (hinge noise) at a random yaw,
@@ -130,9 +123,7 @@ class AntMaze(MjxEnv):
     state is a success; were it not (or not finite), its placement, a success
     by construction (example_radius < success_radius), stands in for it."""
     k_r, k_a, k_yaw, k_pose = jax.random.split(rng, 4)
-    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
-    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
-    xy = self.goal + r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+    xy = uniform_in_ball((k_r, k_a), self.goal, self.example_radius, n)
     yaw = jax.random.uniform(k_yaw, (n,), maxval=2 * jnp.pi)
     qpos = jax.vmap(self._pose)(jax.random.split(k_pose, n), xy, yaw)          # (n, 15)
     settled = self.classifier_input(jax.vmap(self._settle)(qpos))
@@ -153,9 +144,9 @@ class AntMaze(MjxEnv):
     Only the physics state changes: the next step recomputes observation and metrics.
     """
     data = state.pipeline_state
-    data = data.replace(qpos=data.qpos.at[:2].set(xy))
+    data = data.replace(qpos=data.qpos.at[TORSO_XY].set(xy))
     if velocity is not None:
-      data = data.replace(qvel=data.qvel.at[:2].set(velocity))
+      data = data.replace(qvel=data.qvel.at[TORSO_XY].set(velocity))
     return state.replace(pipeline_state=data)
 
 

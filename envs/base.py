@@ -1,13 +1,15 @@
 """The environment contract of mural_jax, on top of Brax's `Env` / `State`.
 
 Every registered environment is a Brax `Env` (``reset(rng) -> State``,
-``step(state, action) -> State``, ``observation_size``, ``action_size``) that
-also tells the success classifier what to look at:
+``step(state, action) -> State``, ``observation_size``, ``action_size``) with a
+goal, which `MuralEnv` states once for the point mazes and the MJX tasks alike:
 
 * ``classifier_input(obs)``: the features the success classifier sees, (..., D).
-* ``success_examples(rng, n)``: ``n`` classifier inputs of success states, (n, D).
-* ``is_success(x)``: judges classifier inputs, (..., D) -> bool (...).
-* ``goal_coordinates(x)``: the coordinates of x the success test measures.
+* ``goal_coordinates(x)``: the coordinates of x the success test measures, (..., K).
+* ``goal_distance(x)``: their distance to ``goal``; ``is_success(x)``: that
+  distance within ``success_radius``.
+* ``success_examples(rng, n)``: ``n`` classifier inputs of success states, (n, D),
+  drawn within ``example_radius`` (< ``success_radius``) of the goal.
 * ``State.metrics`` holds ``success`` (0/1) and ``distance`` (to the goal;
   geodesic where walls matter) after every reset and step.
 
@@ -18,6 +20,7 @@ last observation so a truncated transition can be bootstrapped.
 
 import abc
 import contextlib
+import functools
 import io
 
 import jax
@@ -29,40 +32,100 @@ with contextlib.redirect_stdout(io.StringIO()):
   from brax.envs.base import Env, State, Wrapper
   from brax.envs.wrappers.training import EpisodeWrapper, VmapWrapper
 
-__all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training"]
+__all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training", "uniform_in_ball"]
 
 
 class MuralEnv(Env, abc.ABC):
-  """A Brax environment with a success test and success examples."""
+  """A Brax environment with a goal: the success test, the distance to the goal,
+  success examples and the per-step goal metrics.
 
-  #: Time limit of one episode, in environment steps.
-  episode_length: int = 100
+  Subclasses define `reset`, `step`, `action_size` and `success_examples`, and
+  override `classifier_input` (identity here) or `goal_distance` (Euclidean here)
+  where their task differs.
+  """
 
-  @abc.abstractmethod
-  def classifier_input(self, obs: jax.Array) -> jax.Array:
-    """Features of an observation that the success classifier sees."""
+  #: Where walls matter (the mazes): the length of the shortest wall-avoiding path
+  #: from goal coordinates (K,) to the goal. It is then the metrics' "distance",
+  #: and the straight-line distance goes under `straight_distance_key`.
+  geodesic = None
+  straight_distance_key = "euclidean_distance"
+
+  def __init__(self, goal, goal_slice: slice, success_radius: float, example_radius: float,
+               episode_length: int):
+    """`goal` in goal coordinates, which are `x[..., goal_slice]` of classifier inputs x."""
+    if not 0 <= example_radius < success_radius:
+      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+    self.goal = jnp.asarray(goal, jnp.float32)
+    self.goal_slice = goal_slice
+    self.success_radius = float(success_radius)
+    self.example_radius = float(example_radius)
+    self.episode_length = int(episode_length)
 
   @abc.abstractmethod
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """`n` classifier inputs of success states, shape (n, classifier_input_size)."""
 
-  @abc.abstractmethod
-  def is_success(self, x: jax.Array) -> jax.Array:
-    """Whether classifier inputs x (..., D) are success states; bool (...)."""
+  def classifier_input(self, obs: jax.Array) -> jax.Array:
+    """Features of observations (..., observation_size) that the success classifier sees."""
+    return obs
 
-  @abc.abstractmethod
   def goal_coordinates(self, x: jax.Array) -> jax.Array:
     """The coordinates of classifier inputs x (..., D) that the success test
     measures, (..., K): the space of the `l2` reward (the ant's torso xy)."""
+    return x[..., self.goal_slice]
 
-  @property
+  def goal_distance(self, x: jax.Array) -> jax.Array:
+    """Distance to the goal of classifier inputs x (..., D) -> (...)."""
+    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
+
+  def is_success(self, x: jax.Array) -> jax.Array:
+    """Whether classifier inputs x (..., D) are success states; bool (...)."""
+    return self.goal_distance(x) <= self.success_radius
+
+  def _metrics(self, obs: jax.Array) -> dict:
+    """The goal metrics of one observation: success (0/1) and distance."""
+    x = self.classifier_input(obs)
+    distance = self.goal_distance(x)
+    metrics = {"success": self.is_success(x).astype(jnp.float32), "distance": distance}
+    if self.geodesic is not None:
+      metrics.update({"distance": self.geodesic(self.goal_coordinates(x)),
+                      self.straight_distance_key: distance})
+    return metrics
+
+  @functools.cached_property
+  def observation_size(self) -> int:
+    """From the shape of a traced reset (nothing runs), computed once."""
+    return int(jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs.shape[-1])
+
+  @functools.cached_property
   def classifier_input_size(self) -> int:
-    obs = jnp.zeros((self.observation_size,))
+    """From the shape of a traced `classifier_input`, computed once."""
+    obs = jax.ShapeDtypeStruct((self.observation_size,), jnp.float32)
     return int(jax.eval_shape(self.classifier_input, obs).shape[-1])
 
   @property
   def backend(self) -> str:
     return "jax"
+
+
+def uniform_in_ball(keys, center: jax.Array, radius: float, n: int) -> jax.Array:
+  """`n` points uniform in the ball of `radius` around `center` (d,): (n, d).
+
+  `keys` = (radius key, direction key): the distance from the centre is
+  radius x U^(1/d) (uniform in volume); the direction is a uniform angle in the
+  plane and a normalised Gaussian in higher dimensions. The success examples of
+  every task that samples a disc or ball round its goal draw through here.
+  """
+  k_r, k_dir = keys
+  center = jnp.asarray(center, jnp.float32)
+  dim = center.shape[-1]
+  u = jax.random.uniform(k_r, (n, 1))
+  if dim == 2:
+    angle = jax.random.uniform(k_dir, (n,), maxval=2 * jnp.pi)
+    return center + radius * jnp.sqrt(u) * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
+  direction = jax.random.normal(k_dir, (n, dim))
+  direction = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
+  return center + radius * u ** (1 / dim) * direction
 
 
 class AutoResetWrapper(Wrapper):

@@ -38,6 +38,10 @@ from envs.mjx_base import MjxEnv, actuated_ranges, joint_delta_targets, wrap
 N_FINGERS = 3
 N_SPOKES = 4
 FINGER_ANGLES = 2 * np.pi * np.arange(N_FINGERS) / N_FINGERS
+# The observation (= classifier input): the nine finger joint angles, the valve
+# angle's (cos, sin) (the goal coordinates).
+FINGERS = slice(0, 3 * N_FINGERS)
+VALVE = slice(3 * N_FINGERS, 3 * N_FINGERS + 2)
 # Flexion poses (proximal, distal) of the scripted gait and the default pose: DOWN puts
 # the distal link among the spokes (tip 7 cm from the axis), UP retracts the tip outside
 # them (15 cm from the axis), so an UP finger can swing round freely.
@@ -52,8 +56,10 @@ class ClawValve(MjxEnv):
 
   def __init__(self, goal_angle=np.pi, start_range=0.1, finger_noise=0.05,
                success_radius=0.1, example_radius=0.05, episode_length=100):
-    super().__init__("claw_valve.xml", n_substeps=10, episode_length=episode_length,
-                     success_radius=success_radius, example_radius=example_radius)
+    super().__init__("claw_valve.xml", n_substeps=10,
+                     goal=(np.cos(goal_angle), np.sin(goal_angle)), goal_slice=VALVE,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     if not 0 <= start_range < np.pi:
       raise ValueError(f"start_range={start_range} must lie in [0, pi).")
     if not 0 <= finger_noise <= 0.1:  # keeps the start clear of the spokes
@@ -64,10 +70,6 @@ class ClawValve(MjxEnv):
     self.valve_adr = self.joint_qpos_adr("valve")
     self.finger_adr, self.joint_low, self.joint_high = actuated_ranges(self.mj_model)
     self.default_pose = jnp.tile(jnp.array((0.0,) + UP, jnp.float32), N_FINGERS)  # (9,)
-
-  @property
-  def observation_size(self) -> int:
-    return 3 * N_FINGERS + 2
 
   @property
   def action_size(self) -> int:
@@ -95,19 +97,12 @@ class ClawValve(MjxEnv):
     return jnp.concatenate([data.qpos[self.finger_adr],
                             jnp.stack([jnp.cos(angle), jnp.sin(angle)])])
 
-  def classifier_input(self, obs: jax.Array) -> jax.Array:
-    return obs
-
-  def goal_coordinates(self, x: jax.Array) -> jax.Array:
-    """The valve angle's (cos, sin): x[..., -2:]."""
-    return x[..., -2:]
-
   def goal_error(self, x: jax.Array) -> jax.Array:
     """Signed goal angle minus valve angle, wrapped to [-pi, pi)."""
-    c = self.goal_coordinates(x)
-    return wrap(self.goal_angle - jnp.arctan2(c[..., 1], c[..., 0]))
+    return wrap(self.goal_angle - valve_angle(x))
 
   def goal_distance(self, x: jax.Array) -> jax.Array:
+    """The valve's angle to the goal angle, the short way round."""
     return jnp.abs(self.goal_error(x))
 
   def success_examples(self, rng, n=150):
@@ -145,10 +140,10 @@ SLOW = 0.6             # goal error (rad) below which pushing slows in proportio
 
 def _gait(obs, error, scale):
   """Actions (..., 9) of the gait from observations (..., 11) and goal errors (...)."""
-  q = obs[..., :3 * N_FINGERS].reshape(obs.shape[:-1] + (N_FINGERS, 3))
+  q = obs[..., FINGERS].reshape(obs.shape[:-1] + (N_FINGERS, 3))
   a, flex = q[..., 0], q[..., 1:]                                   # (..., 3), (..., 3, 2)
   sign = jnp.where(error >= 0, 1.0, -1.0)[..., None]                 # (..., 1)
-  valve = jnp.arctan2(obs[..., -1], obs[..., -2])[..., None, None]
+  valve = valve_angle(obs)[..., None, None]
   spokes = wrap(valve + 2 * jnp.pi * jnp.arange(N_SPOKES) / N_SPOKES
                 - FINGER_ANGLES[:, None])                            # (..., 3, 4)
   blocked = jnp.any((sign[..., None] * spokes >= LANDING[0])
@@ -168,6 +163,12 @@ def _gait(obs, error, scale):
   flex_act = jnp.clip((flex_target - flex) / scale, -1.0, 1.0)
   act = jnp.concatenate([a_act[..., None], flex_act], -1).reshape(obs.shape[:-1] + (-1,))
   return jnp.where((jnp.abs(error) < STOP)[..., None], 0.0, act)
+
+
+def valve_angle(obs: jax.Array) -> jax.Array:
+  """The valve angle (...) of observations (..., 11), from its (cos, sin)."""
+  c = obs[..., VALVE]
+  return jnp.arctan2(c[..., 1], c[..., 0])
 
 
 def claw_valve(**overrides) -> ClawValve:

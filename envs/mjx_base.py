@@ -38,42 +38,22 @@ def load_model(asset: str) -> mujoco.MjModel:
 
 
 class MjxEnv(MuralEnv):
-  """A MuralEnv whose physics is MJX.
+  """A MuralEnv whose physics is MJX: subclasses define `_obs(data)`, and every
+  state's reward is the success indicator and its metrics the goal metrics."""
 
-  Subclasses define `_obs(data)` and `goal_distance(x)` of classifier inputs;
-  success is that distance within `success_radius`, and every state's metrics
-  are the success indicator and the distance. Success examples lie within
-  `example_radius` (< `success_radius`) of the goal, so each passes the test.
-  """
-
-  def __init__(self, asset: str, n_substeps: int, episode_length: int,
-               success_radius: float, example_radius: float):
-    if not 0 <= example_radius < success_radius:
-      raise ValueError(f"example_radius={example_radius} must lie in [0, {success_radius}).")
+  def __init__(self, asset: str, n_substeps: int, goal, goal_slice: slice,
+               success_radius: float, example_radius: float, episode_length: int):
+    super().__init__(goal, goal_slice, success_radius, example_radius, episode_length)
     use_xla_cholesky()  # before any of this task's programs is traced
     self.mj_model = load_model(asset)
     self.sys = mjx.put_model(self.mj_model)
     # On device once, so that every trace closes over the same constants.
     self._data0 = jax.device_put(mjx.make_data(self.sys))
     self.n_substeps = int(n_substeps)
-    self.episode_length = int(episode_length)
-    self.success_radius = float(success_radius)
-    self.example_radius = float(example_radius)
 
   @abc.abstractmethod
   def _obs(self, data: mjx.Data) -> jax.Array:
     """The observation (observation_size,) of a physics state."""
-
-  @abc.abstractmethod
-  def goal_distance(self, x: jax.Array) -> jax.Array:
-    """Distance to the goal of classifier inputs x (..., D) -> (...)."""
-
-  def is_success(self, x: jax.Array) -> jax.Array:
-    return self.goal_distance(x) <= self.success_radius
-
-  def _metrics(self, obs: jax.Array) -> dict:
-    x = self.classifier_input(obs)
-    return {"success": self.is_success(x).astype(jnp.float32), "distance": self.goal_distance(x)}
 
   def _state(self, data: mjx.Data) -> State:
     """A fresh State at `data`; as in the point mazes, the reward is the success
@@ -143,13 +123,10 @@ class HandEnv(MjxEnv):
 
   action_scale: float = 0.02
 
-  def __init__(self, asset, n_substeps, episode_length, hand_low, hand_high, goal,
-               target: slice, success_radius, example_radius):
-    """`target`: where the manipulated object's position sits in the observation;
-    success is that position within `success_radius` of `goal`."""
-    super().__init__(asset, n_substeps, episode_length, success_radius, example_radius)
-    self.goal = jnp.asarray(goal, jnp.float32)
-    self.target = target
+  def __init__(self, asset, n_substeps, hand_low, hand_high, goal, goal_slice,
+               success_radius, example_radius, episode_length):
+    super().__init__(asset, n_substeps, goal, goal_slice, success_radius, example_radius,
+                     episode_length)
     self._hand_adr = np.asarray([self.joint_qpos_adr(f"hand_{a}") for a in "xyz"])
     dofs = [self.mj_model.jnt_dofadr[self.mj_model.joint(f"hand_{a}").id] for a in "xyz"]
     if list(self._hand_adr) != dofs:
@@ -157,15 +134,6 @@ class HandEnv(MjxEnv):
                        f"{list(self._hand_adr)} and {dofs}.")
     self.hand_low = jnp.asarray(hand_low, jnp.float32)
     self.hand_high = jnp.asarray(hand_high, jnp.float32)
-
-  def classifier_input(self, obs: jax.Array) -> jax.Array:
-    return obs
-
-  def goal_coordinates(self, x: jax.Array) -> jax.Array:
-    return x[..., self.target]
-
-  def goal_distance(self, x: jax.Array) -> jax.Array:
-    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
 
   def hand_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[self._hand_adr]

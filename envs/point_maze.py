@@ -18,7 +18,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from envs.base import MuralEnv, State
+from envs.base import MuralEnv, State, uniform_in_ball
+
+# The observation and classifier input: the point's position, the goal coordinates.
+POS = slice(0, 2)
 
 # A point stopped by a wall is left this far outside the box face, so the next
 # move starts strictly outside every box.
@@ -101,29 +104,22 @@ class PointMaze(MuralEnv):
     walls = np.asarray(walls, np.float32).reshape(-1, 2, 2)
     if np.any((walls[:, 0, 0] != walls[:, 1, 0]) & (walls[:, 0, 1] != walls[:, 1, 1])):
       raise ValueError(f"Walls must be axis-aligned segments, got {walls.tolist()}.")
+    super().__init__(goal, POS, success_radius, example_radius, episode_length)
     self.walls = walls
     self.boxes = jnp.asarray(np.stack([walls.min(1) - radius, walls.max(1) + radius], 1))
     a, b = float(arena), float(arena) + 1.0
     outside = np.asarray([[[-b, -b], [-a, b]], [[a, -b], [b, b]],
                           [[-b, -b], [b, -a]], [[-b, a], [b, b]]], np.float32)
     self._solid = jnp.concatenate([self.boxes, jnp.asarray(outside)])  # walls + arena bounds
-    self.goal = jnp.asarray(goal, jnp.float32)
     self.start = jnp.asarray(start, jnp.float32)
     self.arena = float(arena)
     self.step_scale = float(step_scale)
-    self.success_radius = float(success_radius)
-    self.example_radius = float(example_radius)
-    self.episode_length = int(episode_length)
     for name, point in (("start", self.start), ("goal", self.goal)):
       if bool(_inside(point, self.boxes)):
         raise ValueError(f"The {name} {point.tolist()} lies inside a padded wall.")
-    self._geodesic = Geodesic(self.boxes, self.goal, (self.arena, self.arena))
+    self.geodesic = Geodesic(self.boxes, self.goal, (self.arena, self.arena))
 
   # -- Brax API --------------------------------------------------------------
-  @property
-  def observation_size(self) -> int:
-    return 2
-
   @property
   def action_size(self) -> int:
     return 2
@@ -139,22 +135,9 @@ class PointMaze(MuralEnv):
     metrics = self._metrics(pos)
     return state.replace(obs=pos, reward=metrics["success"], metrics=metrics)
 
-  # -- classifier API ----------------------------------------------------------
-  def classifier_input(self, obs: jax.Array) -> jax.Array:
-    return obs[..., :2]
-
-  def goal_coordinates(self, x: jax.Array) -> jax.Array:
-    return x[..., :2]
-
-  def is_success(self, x: jax.Array) -> jax.Array:
-    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1) <= self.success_radius
-
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """Uniform in the disc of radius `example_radius` around the goal."""
-    k_r, k_a = jax.random.split(rng)
-    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
-    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
-    return self.goal + r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+    return uniform_in_ball(jax.random.split(rng), self.goal, self.example_radius, n)
 
   # -- dynamics and geometry ---------------------------------------------------
   def move(self, pos: jax.Array, action: jax.Array) -> jax.Array:
@@ -177,14 +160,7 @@ class PointMaze(MuralEnv):
 
   def geodesic_distance(self, pos: jax.Array) -> jax.Array:
     """Length of the shortest wall-avoiding path from `pos` (2,) to the goal."""
-    return self._geodesic(pos)
-
-  def _metrics(self, pos):
-    return {
-        "success": self.is_success(pos).astype(jnp.float32),
-        "distance": self.geodesic_distance(pos),
-        "euclidean_distance": jnp.linalg.norm(pos - self.goal),
-    }
+    return self.geodesic(pos)
 
 
 ZIGZAG_WALLS = (((-4 / 3, -4.0), (-4 / 3, 2.0)),

@@ -38,9 +38,17 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from envs.base import uniform_in_ball
 from envs.mjx_base import MjxEnv, joint_delta_targets, wrap
 
 ARM = ("joint1", "joint2", "joint3")
+# The observation: sin q, cos q, joint velocities, fingertip xy, object xy.
+SIN_Q = slice(0, 3)
+COS_Q = slice(3, 6)
+TIP = slice(9, 11)
+OBJECT = slice(11, 13)
+# The classifier input: object xy (the goal coordinates), fingertip xy.
+INPUT_OBJECT = slice(0, 2)
 MIN_WRIST = 0.6   # scripted IK: the wrist at least this far from the base (joint2 <= 2.53 rad)
 
 
@@ -50,8 +58,9 @@ class Pusher2d(MjxEnv):
   def __init__(self, goal=(2.0, 2.0), object_start=(1.0, 0.0), arm_start=(-2.0, 1.5, 1.5),
                arm_jitter=0.1, action_scale=0.1, success_radius=0.15, example_radius=0.1,
                episode_length=100):
-    super().__init__("pusher_2d.xml", n_substeps=5, episode_length=episode_length,
-                     success_radius=success_radius, example_radius=example_radius)
+    super().__init__("pusher_2d.xml", n_substeps=5, goal=goal, goal_slice=INPUT_OBJECT,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     m = self.mj_model
     # Link lengths from the asset: link2 and link3 sit at the ends of their
     # parents; link3's capsule runs from its joint to the fingertip.
@@ -68,7 +77,6 @@ class Pusher2d(MjxEnv):
     if not 0 <= arm_jitter <= 0.5 or not 0 < action_scale <= 0.5:
       raise ValueError(f"arm_jitter={arm_jitter} must lie in [0, 0.5] and action_scale="
                        f"{action_scale} in (0, 0.5] (radians).")
-    self.goal = jnp.asarray(goal, jnp.float32)
     self.object_start = jnp.asarray(object_start, jnp.float32)
     self.arm_start = jnp.asarray(arm_start, jnp.float32)
     self.arm_jitter = float(arm_jitter)
@@ -77,10 +85,6 @@ class Pusher2d(MjxEnv):
     self._arm_adr = np.asarray(m.jnt_qposadr[joints])
     self.arm_low, self.arm_high = (jnp.asarray(v, jnp.float32) for v in m.jnt_range[joints].T)
     self._obj_adr = self.joint_qpos_adr("object_x")
-
-  @property
-  def observation_size(self) -> int:
-    return 13
 
   @property
   def action_size(self) -> int:
@@ -107,15 +111,7 @@ class Pusher2d(MjxEnv):
                             fingertip(q, self.links), obj])
 
   def classifier_input(self, obs):
-    return jnp.concatenate([obs[..., 11:13], obs[..., 9:11]], -1)
-
-  def goal_coordinates(self, x):
-    """The object's xy: x[..., :2] of classifier inputs (..., 4)."""
-    return x[..., :2]
-
-  def goal_distance(self, x):
-    """Object-to-target distance of classifier inputs x (..., 4)."""
-    return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)
+    return jnp.concatenate([obs[..., OBJECT], obs[..., TIP]], -1)
 
   def success_examples(self, rng, n=150):
     """The ball resting within `example_radius` of the target with the fingertip
@@ -123,9 +119,7 @@ class Pusher2d(MjxEnv):
     target direction), as after a push: resting states, reachable by the arm,
     and every example passes `is_success`."""
     k_r, k_a, k_dir, k_gap = jax.random.split(rng, 4)
-    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
-    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
-    obj = self.goal + r[:, None] * _unit(a)
+    obj = uniform_in_ball((k_r, k_a), self.goal, self.example_radius, n)
     push = self.goal - self.object_start
     back = jnp.arctan2(push[1], push[0]) + jax.random.uniform(k_dir, (n,), minval=-0.3,
                                                               maxval=0.3)
@@ -138,8 +132,8 @@ class Pusher2d(MjxEnv):
     along that line, slower near the target so the ball does not slide past,
     and stop within 0.05 of it. Fingertip targets go through analytic inverse
     kinematics, the last link turning towards the push direction."""
-    q = jnp.arctan2(obs[..., :3], obs[..., 3:6])
-    tip, obj = obs[..., 9:11], obs[..., 11:13]
+    q = jnp.arctan2(obs[..., SIN_Q], obs[..., COS_Q])
+    tip, obj = obs[..., TIP], obs[..., OBJECT]
     to_goal = self.goal - obj
     dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
     direction = to_goal / jnp.maximum(dist, 1e-6)

@@ -19,6 +19,10 @@ import jax.numpy as jnp
 
 from envs.mjx_base import HandEnv
 
+# The observation (= classifier input): hand xyz, door angle.
+HAND = slice(0, 3)
+ANGLE = slice(3, 4)
+
 # The door frame: hinge position (xy), and door coordinates (x along the closed
 # door, y along its normal) of the hand in the gap between door and bar: centred
 # (hooking), touching the bar (pulling) and touching the door (pushing back).
@@ -36,10 +40,10 @@ class SawyerDoor(HandEnv):
   def __init__(self, goal_angle=0.8, hand_start=(0.0, 0.45, 0.15), open_prob=0.5,
                max_open=0.3, success_radius=0.02, example_radius=0.015,
                episode_length=100):
-    super().__init__("sawyer_door.xml", n_substeps=5, episode_length=episode_length,
-                     hand_low=(-0.25, 0.35, 0.03), hand_high=(0.25, 0.85, 0.3),
-                     goal=(goal_angle,), target=slice(3, 4), success_radius=success_radius,
-                     example_radius=example_radius)
+    super().__init__("sawyer_door.xml", n_substeps=5, hand_low=(-0.25, 0.35, 0.03),
+                     hand_high=(0.25, 0.85, 0.3), goal=(goal_angle,), goal_slice=ANGLE,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     low, high = (float(v) for v in self.mj_model.jnt_range[self.mj_model.joint("door").id])
     if not low + success_radius <= goal_angle <= high - success_radius:
       raise ValueError(f"goal_angle={goal_angle} must lie in [{low + success_radius}, "
@@ -51,10 +55,6 @@ class SawyerDoor(HandEnv):
     self.open_prob = float(open_prob)
     self.max_open = float(max_open)
     self._door_adr = self.joint_qpos_adr("door")
-
-  @property
-  def observation_size(self) -> int:
-    return 4
 
   @property
   def action_size(self) -> int:
@@ -91,7 +91,7 @@ class SawyerDoor(HandEnv):
     behind the bar, then along the door's arc: pull on the bar towards the goal
     angle (at most 0.15 rad ahead), or push the door back if it overshot,
     slowing down near the goal and holding still within 0.008 rad of it."""
-    hand, angle = obs[..., :3], obs[..., 3]
+    hand, angle = obs[..., HAND], obs[..., ANGLE][..., 0]
     off = jnp.linalg.norm(hand[..., :2] - door_point(angle, HOOK), axis=-1, keepdims=True)
     # In the gap (half-width 21 mm) and low enough to hold the bar.
     hooked = (off < 0.02) & (hand[..., 2:] < HOOK_Z + 0.01)

@@ -23,7 +23,13 @@ object-table and object-fingers.
 import jax
 import jax.numpy as jnp
 
+from envs.base import uniform_in_ball
 from envs.mjx_base import HandEnv
+
+# The observation (= classifier input): gripper opening, hand xyz, object xyz.
+OPENING = slice(0, 1)
+HAND = slice(1, 4)
+OBJECT = slice(4, 7)
 
 
 class SawyerPick(HandEnv):
@@ -32,10 +38,10 @@ class SawyerPick(HandEnv):
   def __init__(self, goal=(0.0, 0.6, 0.2), hand_start=(0.0, 0.5, 0.12),
                object_xy=(0.0, 0.6), object_jitter=0.02, success_radius=0.03,
                example_radius=0.02, episode_length=100):
-    super().__init__("sawyer_pick.xml", n_substeps=10, episode_length=episode_length,
-                     hand_low=(-0.2, 0.4, 0.005), hand_high=(0.2, 0.8, 0.3), goal=goal,
-                     target=slice(4, 7), success_radius=success_radius,
-                     example_radius=example_radius)
+    super().__init__("sawyer_pick.xml", n_substeps=10, hand_low=(-0.2, 0.4, 0.005),
+                     hand_high=(0.2, 0.8, 0.3), goal=goal, goal_slice=OBJECT,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     self.hand_start = jnp.asarray(hand_start, jnp.float32)
     self.object_xy = jnp.asarray(object_xy, jnp.float32)
     self.object_jitter = float(object_jitter)
@@ -44,10 +50,6 @@ class SawyerPick(HandEnv):
                                  self.joint_qpos_adr("left_finger")])
     self._finger_min, self._finger_max = (float(v) for v in self.mj_model.actuator_ctrlrange[0])
     self._open = jnp.full(2, self._finger_max)
-
-  @property
-  def observation_size(self) -> int:
-    return 7
 
   @property
   def action_size(self) -> int:
@@ -77,11 +79,7 @@ class SawyerPick(HandEnv):
     """The object held within `example_radius` of the goal, resting on the closed
     shelves: opening `GRASP_OPENING`, the hand `GRASP_DROP` below its centre
     (as the scripted grasp settles); every example passes `is_success`."""
-    k_r, k_d = jax.random.split(rng)
-    d = jax.random.normal(k_d, (n, 3))
-    d = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-    r = self.example_radius * jax.random.uniform(k_r, (n, 1)) ** (1 / 3)
-    obj = self.goal + r * d
+    obj = uniform_in_ball(jax.random.split(rng), self.goal, self.example_radius, n)
     hand = obj - jnp.array([0.0, 0.0, GRASP_DROP])
     opening = jnp.full((n, 1), GRASP_OPENING)
     return jnp.concatenate([opening, hand, obj], -1)
@@ -89,7 +87,7 @@ class SawyerPick(HandEnv):
   def scripted_action(self, obs):
     """A scripted grasp: above the object, down until the shelves are below the
     bar, close, lift straight up, then carry it across to the goal."""
-    opening, hand, obj = obs[..., :1], obs[..., 1:4], obs[..., 4:7]
+    opening, hand, obj = obs[..., OPENING], obs[..., HAND], obs[..., OBJECT]
     rel = obj - hand
     closed = opening < 2 * self._finger_min + 0.008
     # Held: the bar rests on the closed shelves (the end plates allow it 9 mm along y).

@@ -15,7 +15,12 @@ solver, 4 iterations: the only contact pair is pusher-puck.
 import jax
 import jax.numpy as jnp
 
+from envs.base import uniform_in_ball
 from envs.mjx_base import HandEnv
+
+# The observation (= classifier input): hand xyz, puck xy.
+HAND_XY = slice(0, 2)
+PUCK = slice(3, 5)
 
 
 class SawyerPush(HandEnv):
@@ -24,18 +29,14 @@ class SawyerPush(HandEnv):
   def __init__(self, goal=(0.0, 0.75), hand_start=(0.0, 0.4, 0.07), hand_z=0.05,
                puck_x_range=(-0.1, 0.1), puck_y=0.6, success_radius=0.03,
                example_radius=0.02, episode_length=100):
-    super().__init__("sawyer_push.xml", n_substeps=5, episode_length=episode_length,
-                     hand_low=(-0.25, 0.3, hand_z), hand_high=(0.25, 0.9, hand_z), goal=goal,
-                     target=slice(3, 5), success_radius=success_radius,
-                     example_radius=example_radius)
+    super().__init__("sawyer_push.xml", n_substeps=5, hand_low=(-0.25, 0.3, hand_z),
+                     hand_high=(0.25, 0.9, hand_z), goal=goal, goal_slice=PUCK,
+                     success_radius=success_radius, example_radius=example_radius,
+                     episode_length=episode_length)
     self.hand_start = jnp.asarray(hand_start, jnp.float32)
     self.puck_x_range = tuple(float(v) for v in puck_x_range)
     self.puck_y = float(puck_y)
     self._puck_adr = self.joint_qpos_adr("puck_x")
-
-  @property
-  def observation_size(self) -> int:
-    return 5
 
   @property
   def action_size(self) -> int:
@@ -61,9 +62,7 @@ class SawyerPush(HandEnv):
     reference's goal hand position (0, 0.6) at its working height: resting
     states, so no settling is needed and every example passes `is_success`."""
     k_r, k_a, k_h = jax.random.split(rng, 3)
-    r = self.example_radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
-    a = jax.random.uniform(k_a, (n,), maxval=2 * jnp.pi)
-    puck = self.goal + r[:, None] * jnp.stack([jnp.cos(a), jnp.sin(a)], -1)
+    puck = uniform_in_ball((k_r, k_a), self.goal, self.example_radius, n)
     hand_xy = jnp.array([0.0, 0.6]) + jax.random.uniform(k_h, (n, 2), minval=-0.02, maxval=0.02)
     hand_z = jnp.full((n, 1), self.hand_low[2])
     return jnp.concatenate([hand_xy, hand_z, puck], -1)
@@ -71,7 +70,7 @@ class SawyerPush(HandEnv):
   def scripted_action(self, obs):
     """A controller that solves the task: get behind the puck on its line to the
     goal, then push along that line until the puck reaches the goal."""
-    hand, puck = obs[..., :2], obs[..., 3:5]
+    hand, puck = obs[..., HAND_XY], obs[..., PUCK]
     to_goal = self.goal - puck
     dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
     direction = to_goal / jnp.maximum(dist, 1e-6)

@@ -23,8 +23,7 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from mural_jax.classifiers import meta_nml
-from mural_jax.networks import mlp_apply
+from mural_jax.classifiers import common, meta_nml, nml_query
 
 flags.DEFINE_list("widths", ["2048", "256"], "Hidden widths (two hidden layers each).")
 flags.DEFINE_integer("batch", 256, "Queries per batch.")
@@ -66,17 +65,18 @@ def bench_width(width, key):
   """Timings (seconds) of the four computations at one width."""
   settings = meta_nml.Settings(hidden=(width, width))
   k_init, k_pool, k_ctx, k_q, k_y = jax.random.split(key, 5)
-  state = meta_nml.init(k_init, settings, 2)
+  clf = meta_nml.Classifier(settings, 2)
+  state = clf.init(k_init)
   state = state.replace(pool_x=jax.random.uniform(k_pool, state.pool_x.shape, minval=-4, maxval=4))
-  context = meta_nml.sample_context(state, k_ctx)
+  context = clf.sample_context(state, k_ctx)
   queries = jax.random.uniform(k_q, (FLAGS.batch, 2), minval=-4, maxval=4)
   labels = jax.random.bernoulli(k_y, 0.5, (FLAGS.batch,)).astype(jnp.int32)
   chunk = _grad_chunk(settings, 2, FLAGS.grad_chunk_mb)
 
-  lowrank = lambda p, q, c: meta_nml.nml_probs(p, q, c, settings)
-  grad = lambda p, q, c: meta_nml.nml_probs(p, q, c, settings, method="grad", chunk_size=chunk)
+  lowrank = lambda p, q, c: nml_query.nml_probs(p, q, c, settings)
+  grad = lambda p, q, c: nml_query.nml_probs(p, q, c, settings, method="grad", chunk_size=chunk)
   mle = jax.value_and_grad(
-      lambda p, x, y: meta_nml.cross_entropy(mlp_apply(p, x), y).mean())
+      lambda p, x, y: common.cross_entropy(common.log_probs(p, x), y).mean())
 
   out = {"width": width, "batch": FLAGS.batch, "grad_chunk": chunk}
   runs = {"lowrank": (lowrank, (state.params, queries, context)),

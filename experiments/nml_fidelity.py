@@ -30,6 +30,9 @@ outer loss without the step; exact CNML's refits are scored by the same outer
 loss (does the meta-objective prefer CNML's answer?). Writes DIR/fidelity.json and DIR/fidelity.png
 (one row of maps per setting, one column per frontier).
 
+The corridor data are in `nml_fidelity_data`; the metrics, table and figure in
+`nml_fidelity_report`.
+
 Exact CNML costs two full fits per query (about 1 s each at width 256 on two
 CPU cores): the paper-width (2048) CNML is left out unless `--paper_cnml`
 (hours on CPU). One paper-preset meta-training pass takes ~4 min on two cores,
@@ -42,64 +45,14 @@ import os
 import time
 
 from absl import app, flags
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from experiments.cli import fail, parse_flags  # noqa: E402
+from experiments.cli import fail, parse_flags
+from experiments.nml_fidelity_data import PATH_LENGTH, corridor_visits, query_set
+from experiments.nml_fidelity_report import HEADER, format_row, mae, path_metrics, plot
 
 PRESETS = ("cpu", "paper")
-# Corridor centre line of the zigzag, start to goal: up, over, down, under, up.
-PATH = np.array([(-3, -3), (-3, 3), (0, 3), (0, -3), (3, -3), (3, 3)], np.float32)
-_SEGMENTS = np.diff(PATH, axis=0)
-_LENGTHS = np.linalg.norm(_SEGMENTS, axis=1)
-_STARTS = np.concatenate([[0.0], np.cumsum(_LENGTHS)])
-PATH_LENGTH = float(_STARTS[-1])   # 24
-# Free band across each corridor (walls at x = +-4/3 padded by 0.15, arena +-4).
-_X_BANDS = {-3.0: (-3.95, -1.5), 0.0: (-1.15, 1.15), 3.0: (1.5, 3.95)}
-_Y_BANDS = {3.0: (2.2, 3.95), -3.0: (-3.95, -2.2)}
 GRID_LOW, GRID_HIGH, GRID_CELLS = -4.0, 4.0, 16   # the count reward's grid (cnml preset)
-
-
-
-# -- data ----------------------------------------------------------------------
-
-def path_points(s: np.ndarray) -> np.ndarray:
-  """Points (n, 2) of the corridor centre line at arc lengths s (n,) from the start."""
-  i = np.clip(np.searchsorted(_STARTS, s, side="right") - 1, 0, len(_LENGTHS) - 1)
-  return PATH[i] + (s - _STARTS[i])[:, None] * _SEGMENTS[i] / _LENGTHS[i][:, None]
-
-
-def corridor_visits(rng: np.random.Generator, n: int, frontier: float) -> np.ndarray:
-  """Visited states (n, 2) of a policy that has explored the corridor up to `frontier`.
-
-  Arc lengths are triangular on [0, frontier] (densest at the start); each
-  point is displaced across its corridor by N(0, 0.35) and clipped to the
-  corridor's free band, so no visit lies in a wall or beyond the frontier's corridor.
-  """
-  s = frontier * (1 - np.sqrt(rng.uniform(size=n)))
-  i = np.clip(np.searchsorted(_STARTS, s, side="right") - 1, 0, len(_LENGTHS) - 1)
-  points = path_points(s)
-  shift = rng.normal(0.0, 0.35, n)
-  vertical = _SEGMENTS[i, 0] == 0
-  for centre, (low, high) in _X_BANDS.items():
-    rows = vertical & np.isclose(points[:, 0], centre)
-    points[rows, 0] = np.clip(points[rows, 0] + shift[rows], low, high)
-  for centre, (low, high) in _Y_BANDS.items():
-    rows = ~vertical & np.isclose(points[:, 1], centre)
-    points[rows, 1] = np.clip(points[rows, 1] + shift[rows], low, high)
-  return points.astype(np.float32)
-
-
-def query_set(grid: int, path_step: float):
-  """Grid queries (grid^2, 2) at cell centres of [-4, 4]^2, corridor arc lengths (m,) and points."""
-  axis = (np.arange(grid, dtype=np.float32) + 0.5) / grid * 8 - 4
-  grid_points = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
-  s = np.arange(0.0, PATH_LENGTH + 1e-6, path_step, dtype=np.float32)
-  s[-1] = PATH_LENGTH          # the goal is always a query
-  return grid_points, s, path_points(s).astype(np.float32)
 
 
 # -- the three estimators ----------------------------------------------------------
@@ -108,33 +61,33 @@ def preset_settings(preset: str):
   """Meta-NML settings of a config preset (the zigzag's)."""
   from experiments.configs import base
   from mural_jax import rewards
-  return rewards.meta_nml_settings(base.get_config("zigzag_maze", preset))
-
-
-def meta_nml_probs(state, queries, key, num_contexts: int) -> np.ndarray:
-  """Meta-NML p (B,), averaged over `num_contexts` context draws from the state's pool."""
-  import jax
   from mural_jax.classifiers import meta_nml
-  contexts = jax.vmap(meta_nml.sample_context, (None, 0))(
-      state, jax.random.split(key, num_contexts))
-  return np.asarray(jax.lax.map(lambda c: meta_nml.nml_probs(state, queries, c)[0],
-                                contexts).mean(0))
+  return rewards.settings_of(meta_nml.Settings,
+                             base.get_config("zigzag_maze", preset).meta_nml)
+
+
+def meta_nml_probs(classifier, state, queries, key, num_contexts: int) -> np.ndarray:
+  """Meta-NML p (B,) of a `meta_nml.Classifier`, averaged over `num_contexts` context draws
+  from the state's pool."""
+  import jax
+  return np.asarray(jax.lax.map(lambda k: classifier.probs(state, queries, k),
+                                jax.random.split(key, num_contexts)).mean(0))
 
 
 def cnml_base_fit(init_params, pool_x, pool_y, l2: float, steps: int):
   """The MLP `init_params` fitted to the pool alone: every per-query refit starts here."""
-  from mural_jax.classifiers import cnml
-  return cnml.fit(cnml.mlp_log_probs, init_params, pool_x, pool_y, np.ones(pool_x.shape[0]),
+  from mural_jax.classifiers import cnml, common
+  return cnml.fit(common.log_probs, init_params, pool_x, pool_y, np.ones(pool_x.shape[0]),
                   l2=l2, solver="adam", steps=steps, learning_rate=1e-2)
 
 
 def exact_cnml_probs(base_params, pool_x, pool_y, queries, query_weight: float, l2: float,
                      steps: int, chunk: int = 16) -> np.ndarray:
   """Exact CNML p (B,): per query and label a refit from `base_params` on the pool + query."""
-  from mural_jax.classifiers import cnml
+  from mural_jax.classifiers import cnml, common
   w = np.ones(pool_x.shape[0], np.float32)
   return np.concatenate([  # chunks bound the memory of the vmapped fits
-      np.asarray(cnml.cnml_probs(cnml.mlp_log_probs, base_params, pool_x, pool_y, w, part,
+      np.asarray(cnml.cnml_probs(common.log_probs, base_params, pool_x, pool_y, w, part,
                                  query_weight=query_weight, l2=l2, solver="adam", steps=steps,
                                  learning_rate=1e-2)[0])
       for part in np.array_split(queries, max(1, -(-len(queries) // chunk)))])
@@ -143,10 +96,8 @@ def exact_cnml_probs(base_params, pool_x, pool_y, queries, query_weight: float, 
 def tabular_probs(pool_x, pool_y, queries, query_weight: float) -> np.ndarray:
   """Tabular CNML p (B,) of the pool on the count reward's grid."""
   from mural_jax.classifiers import cnml
-  n1, n0 = cnml.grid_counts(pool_x[pool_y == 1], pool_x[pool_y == 0], GRID_LOW, GRID_HIGH,
-                            GRID_CELLS)
-  cells = cnml.grid_cells(queries, GRID_LOW, GRID_HIGH, GRID_CELLS)
-  return np.asarray(cnml.tabular_cnml(n1, n0, cells, query_weight))
+  return np.asarray(cnml.count_probs(pool_x[pool_y == 1], pool_x[pool_y == 0], queries,
+                                     GRID_LOW, GRID_HIGH, GRID_CELLS, query_weight))
 
 
 # -- the meta-objective on held-out tasks ----------------------------------------------
@@ -161,11 +112,10 @@ def _tasks(task_x):
 def _outer_loss(params, query, label, pool_x, pool_y, settings):
   """Meta-NML's outer loss of one task at `params`, and the query's own term of it."""
   import jax.numpy as jnp
-  from mural_jax.classifiers import meta_nml
-  from mural_jax.networks import mlp_apply
-  x, y, w = meta_nml.with_query(query, label, pool_x, pool_y, settings.outer_query_weight,
-                                settings.kernel_threshold)
-  ce = meta_nml.cross_entropy(mlp_apply(params, x), y)                    # (1 + pool,)
+  from mural_jax.classifiers import common, nml_query
+  x, y, w = nml_query.with_query(query, label, pool_x, pool_y, settings.outer_query_weight,
+                                 settings.kernel_threshold)
+  ce = common.cross_entropy(common.log_probs(params, x), y)               # (1 + pool,)
   return jnp.sum(w * ce) / jnp.sum(w), w[0] * ce[0] / jnp.sum(w)
 
 
@@ -182,16 +132,16 @@ def heldout_meta_loss(params, settings, pool_x, pool_y, task_x, key) -> dict:
   query's own term (the proposed label at the query, weight query_weight / 2).
   """
   import jax
-  from mural_jax.classifiers import meta_nml
+  from mural_jax.classifiers import nml_query
   queries, labels = _tasks(task_x)
   idx = jax.vmap(lambda k: jax.random.choice(k, settings.pool_size, (settings.context_size,),
                                              replace=False))(
       jax.random.split(key, queries.shape[0]))
 
   def task(query, label, context_idx):
-    x, y, w = meta_nml.with_query(query, label, pool_x[context_idx], pool_y[context_idx],
-                                  settings.inner_query_weight, settings.kernel_threshold)
-    adapted = meta_nml.adapt(params, x, y, w, settings.inner_lr)
+    x, y, w = nml_query.with_query(query, label, pool_x[context_idx], pool_y[context_idx],
+                                   settings.inner_query_weight, settings.kernel_threshold)
+    adapted = nml_query.adapt(params, x, y, w, settings.inner_lr)
     return (*_outer_loss(adapted, query, label, pool_x, pool_y, settings),
             _outer_loss(params, query, label, pool_x, pool_y, settings)[0])
 
@@ -208,37 +158,20 @@ def cnml_heldout_meta_loss(base_params, settings, pool_x, pool_y, task_x, l2: fl
   """
   import jax
   import jax.numpy as jnp
-  from mural_jax.classifiers import cnml
+  from mural_jax.classifiers import cnml, common
   queries, labels = _tasks(task_x)
 
   def task(ql):
     query, label = ql
     xs, ys = jnp.concatenate([pool_x, query[None]]), jnp.concatenate([pool_y, label[None]])
     ws = jnp.concatenate([jnp.ones(pool_x.shape[0]), jnp.full((1,), settings.query_weight)])
-    theta = cnml.fit(cnml.mlp_log_probs, base_params, xs, ys, ws, l2=l2, solver="adam",
+    theta = cnml.fit(common.log_probs, base_params, xs, ys, ws, l2=l2, solver="adam",
                      steps=steps, learning_rate=1e-2)
     return _outer_loss(theta, query, label, pool_x, pool_y, settings)
 
   total, query_term = jax.jit(lambda q, y: jax.lax.map(task, (q, y), batch_size=16))(
       queries, labels)
   return _summary(total, query_term)
-
-
-# -- metrics --------------------------------------------------------------------
-
-def path_metrics(p_path: np.ndarray, s: np.ndarray, frontier: float) -> dict:
-  """Rank correlation along the corridor and mean p on visited, unvisited and goal points."""
-  from scipy.stats import spearmanr
-  visited = s <= frontier / 2
-  unvisited = (s >= frontier + 2) & (s <= PATH_LENGTH - 2)
-  return {"spearman": float(spearmanr(s, p_path)[0]),
-          "visited": float(p_path[visited].mean()),
-          "unvisited": float(p_path[unvisited].mean()) if unvisited.any() else None,
-          "goal": float(p_path[-1])}
-
-
-def _mae(a, b):
-  return None if a is None or b is None else float(np.abs(a - b).mean())
 
 
 # -- one frontier ----------------------------------------------------------------------
@@ -275,15 +208,16 @@ def run_frontier(frontier, settings_list, positives, key, args) -> tuple[list, d
 
   def row(name, preset, p, p_cnml, p_tab, **extra):
     out = {"setting": name, "preset": preset, "frontier": frontier,
-           "mae_cnml": _mae(p, p_cnml), "mae_tabular": _mae(p, p_tab),
+           "mae_cnml": mae(p, p_cnml), "mae_tabular": mae(p, p_tab),
            **path_metrics(p[-n_path:], s, frontier), **extra}
     rows.append(out)
     return out
 
   for preset in dict.fromkeys(st.preset for st in settings_list):
     base = preset_settings(preset)
-    state0 = meta_nml.init(k_init, base, 2)
-    pool = meta_nml.meta_train(state0, positives, visits, k_train, 0)[0]   # the data: fixed
+    base_clf = meta_nml.Classifier(base, 2)
+    state0 = base_clf.init(k_init)
+    pool = base_clf.train(state0, positives, visits, k_train, 0)[0]   # the data: fixed
     pool_x, pool_y = pool.pool_x, pool.pool_y
     p_tab = tabular_probs(pool_x, pool_y, queries, base.query_weight)
     maps[f"tabular {preset}"] = tabular_probs(pool_x, pool_y, map_points, base.query_weight)
@@ -299,70 +233,27 @@ def run_frontier(frontier, settings_list, positives, key, args) -> tuple[list, d
           **cnml_heldout_meta_loss(fitted, base, pool_x, pool_y, task_x, args["l2"],
                                    args["cnml_steps"]),
           seconds=time.perf_counter() - start)
-      print(_format(rows[-1]), flush=True)
+      print(format_row(rows[-1]), flush=True)
     for scale in dict.fromkeys((st.inner_lr_scale, st.meta_lr_scale) for st in settings_list
                                if st.preset == preset):
       settings = dataclasses.replace(base, inner_lr=base.inner_lr * scale[0],
                                      meta_lr=base.meta_lr * scale[1])
-      state, done = meta_nml.init(k_init, settings, 2), 0
+      clf = meta_nml.Classifier(settings, 2)
+      state, done = clf.init(k_init), 0
       todo = [st for st in settings_list if st.preset == preset
               and (st.inner_lr_scale, st.meta_lr_scale) == scale]
       for st in sorted(todo, key=lambda st: st.passes):
         start = time.perf_counter()   # passes are cumulative: same key, so the same pool and tasks
-        state, metrics = meta_nml.meta_train(state, positives, visits, k_train, st.passes - done)
+        state, metrics = clf.train(state, positives, visits, k_train, st.passes - done)
         jax.block_until_ready(state.params)
         train_s, done = time.perf_counter() - start, st.passes
-        p = meta_nml_probs(state, queries, k_ctx, args["contexts"])
-        maps[st.name] = meta_nml_probs(state, map_points, k_ctx, args["contexts"])
+        p = meta_nml_probs(clf, state, queries, k_ctx, args["contexts"])
+        maps[st.name] = meta_nml_probs(clf, state, map_points, k_ctx, args["contexts"])
         row(st.name, preset, p, p_cnml, p_tab, passes=st.passes, train_seconds=train_s,
             **heldout_meta_loss(state.params, settings, pool_x, pool_y, task_x, k_eval),
             train_meta_loss=float(metrics["meta_loss"]) if st.passes > 0 else None)
-        print(_format(rows[-1]), flush=True)
+        print(format_row(rows[-1]), flush=True)
   return rows, maps
-
-
-# -- output ------------------------------------------------------------------------
-
-def _format(r) -> str:
-  num = lambda v, f=".3f": "-" if v is None else format(v, f)
-  return (f"{r['frontier']:>5g} {r['setting']:<32} {num(r['mae_cnml']):>7}"
-          f" {num(r['mae_tabular']):>7}"
-          f" {num(r['spearman'], '.2f'):>6} {num(r['visited']):>6} {num(r['unvisited']):>6}"
-          f" {num(r['goal']):>6} {num(r.get('heldout_meta_loss'), '.4f'):>8}"
-          f" {num(r.get('heldout_query_share'), '.2f'):>6}")
-
-
-HEADER = (f"{'front':>5} {'setting':<32} {'|-CNML|':>7} {'|-tab|':>7} {'rho':>6} {'visit':>6}"
-          f" {'unvis':>6} {'goal':>6} {'metaloss':>8} {'qshare':>6}")
-
-
-def plot(maps_by_frontier: dict, positives, path: str) -> str:
-  """One row of maps per setting (exact and tabular CNML first), one column per frontier."""
-  import envs
-  walls = envs.make("zigzag_maze").walls
-  frontiers = list(maps_by_frontier)
-  names = [n for n in maps_by_frontier[frontiers[0]] if n != "visits"]
-  names = sorted(names, key=lambda n: (not n.startswith("cnml"), not n.startswith("tabular")))
-  fig, axes = plt.subplots(len(names), len(frontiers), squeeze=False,
-                           figsize=(3.1 * len(frontiers) + 1.2, 3.0 * len(names)))
-  for col, frontier in enumerate(frontiers):
-    maps = maps_by_frontier[frontier]
-    for ax, name in zip(axes[:, col], names):
-      values = maps[name]
-      side = int(round(np.sqrt(values.size)))
-      im = ax.imshow(values.reshape(side, side), origin="lower", extent=(-4, 4, -4, 4),
-                     vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
-      ax.scatter(*maps["visits"].T, s=0.5, c="white", alpha=0.3)
-      ax.scatter(*np.asarray(positives).T, s=2, c="red")
-      ax.plot(*PATH.T, c="white", lw=0.6, ls=":")
-      for (x0, y0), (x1, y1) in walls:
-        ax.plot([x0, x1], [y0, y1], c="black", lw=3)
-      ax.set(xticks=[], yticks=[])
-      ax.set_title(f"{name}, frontier {frontier:g}", fontsize=8)
-  fig.colorbar(im, ax=axes, shrink=0.6, label="p(success)")
-  fig.savefig(path, dpi=80)
-  plt.close(fig)
-  return path
 
 
 def _parse(values, kind, name, valid, check):
@@ -422,7 +313,7 @@ def main(argv):
   for frontier, k in zip(frontiers, jax.random.split(k_run, len(frontiers))):
     frontier_rows, maps[frontier] = run_frontier(frontier, settings, positives, k, args)
     rows += frontier_rows
-  print("\n" + HEADER + "\n" + "\n".join(_format(r) for r in rows))
+  print("\n" + HEADER + "\n" + "\n".join(format_row(r) for r in rows))
   with open(os.path.join(flags.FLAGS.out, "fidelity.json"), "w") as f:
     json.dump({"args": {**args, "frontiers": frontiers,
                         "settings": [dataclasses.asdict(s) for s in settings]},

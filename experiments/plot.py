@@ -78,8 +78,8 @@ def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str 
   if hasattr(env, "arena"):  # half-widths: one for a square, (x, y) for a rectangle
     x, y = np.broadcast_to(np.asarray(env.arena, float), (2,))
     ax.plot([-x, x, x, -x, -x], [-y, -y, y, y, -y], color="black", linewidth=1)
-  if hasattr(env, "goal"):
-    ax.plot(*np.asarray(env.goal)[:2], "*", color="gold", markersize=14, markeredgecolor="k")
+  if getattr(env, "goal_slice", None) == slice(0, 2):  # the paths' axes are the goal's
+    ax.plot(*np.asarray(env.goal), "*", color="gold", markersize=14, markeredgecolor="k")
   paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
   for i, p in enumerate(paths):
     ax.plot(p[:, 0], p[:, 1], color=plt.cm.viridis(i / max(len(paths) - 1, 1)), alpha=0.8)

@@ -23,6 +23,7 @@ The parts and the epoch are timed in turns, `--repeats` rounds after compilation
 and the best run of each is reported.
 """
 
+import dataclasses
 import json
 import time
 
@@ -72,9 +73,7 @@ def _parts(trainer, ts):
   # lax.cond skip the updates; relabel=batch keeps collect-time rewards out (timed below).
   acting = trainer
   if c.relabel == "collect":
-    config = c.copy_and_resolve_references()
-    config.relabel = "batch"
-    acting = training.Trainer(config)
+    acting = training.Trainer(dataclasses.replace(c, relabel="batch"))
   warm_up = ts.replace(env_steps=jnp.full_like(ts.env_steps, jnp.iinfo(jnp.int32).min // 2))
 
   def env_steps(key):

@@ -7,18 +7,16 @@ training job; resumable; a results table, learning curves and maze trajectories.
 Each cell runs `python -m experiments.train` in its own process on
 DIR/runs/<env>/<cell> (output in log.txt there), so a crash loses only that cell.
 Rerunning the command skips finished cells and resumes the others from their
-checkpoints. After every cell and at the end it writes DIR/results.json (one row
-per environment, cell and seed), DIR/results.md (one row per environment and
-cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png. Bad input exits 2
-before anything runs; failed or unfinished cells make the sweep exit 1 after the
-others ran, naming them.
+checkpoints. After every cell and at the end experiments.sweep_results writes
+DIR/results.json (one row per environment, cell and seed), DIR/results.md (one row
+per environment and cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png.
+Bad input exits 2 before anything runs; failed or unfinished cells make the sweep
+exit 1 after the others ran, naming them.
 """
 
 import ast
-import collections
 import dataclasses
 import importlib
-import json
 import math
 import os
 import pathlib
@@ -33,8 +31,9 @@ import time
 from absl import app, flags, logging
 
 from experiments.cli import fail, parse_flags
+from experiments.sweep_results import (is_finished, mark_finished, read_json, read_metrics,
+                                       workdir, write_json, write_results)
 from mural_jax import rewards
-from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "experiments" / "configs"
@@ -153,7 +152,7 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
   checked. Raises ValueError naming the first bad name or value (with the valid
   choices) before anything is compiled."""
   from experiments.configs import base
-  from mural_jax.config_checks import check_config
+  from mural_jax.config import RunConfig
   if preset not in base.PRESETS:
     raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(base.PRESETS)}.")
   for name in env_list:
@@ -183,7 +182,7 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
       try:
         for override in cell_overrides:
           apply_override(config, override)
-        check_config(config)
+        RunConfig.of(config)  # raises on a bad field or value
       except ValueError as e:
         raise ValueError(f"{env} {name}: {e}") from None
       cells.append(Cell(env, name, variant.reward, preset, cell_overrides,
@@ -193,52 +192,13 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
   return cells
 
 
-# -- files of a cell --------------------------------------------------------------------------
-
-def workdir(out: str, cell: Cell) -> str:
-  return os.path.join(out, "runs", cell.env, cell.name)
-
-
-def read_metrics(path: str) -> list[dict]:
-  """The rows of a metrics.jsonl, skipping a line cut short by a kill; [] if absent."""
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except ValueError:
-        continue
-  return rows
-
-
-def _read_json(path: str, default):
-  if not os.path.exists(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
-
-
-def _write_json(path: str, value) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)
-
+# -- running a cell -------------------------------------------------------------------------
 
 def reached_final_epoch(rows: list[dict], cell: Cell) -> bool:
   """Whether every seed of `cell` has a metrics row of its final epoch."""
   done = {r["seed"] for r in rows if r["epoch"] >= cell.num_epochs}
   return set(cell.seeds) <= done
 
-
-def is_finished(cell: Cell, directory: str) -> bool:
-  """A finished marker written for these very training arguments."""
-  marker = _read_json(os.path.join(directory, "finished.json"), {})
-  return marker.get("train_args") == cell.train_args()
-
-
-# -- running a cell -------------------------------------------------------------------------
 
 def environment() -> dict:
   """Where the sweep runs: device (from jax, without preallocating GPU memory), jax
@@ -264,15 +224,15 @@ def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dic
   directory = workdir(out, cell)
   os.makedirs(directory, exist_ok=True)
   state_path = os.path.join(directory, "cell.json")
-  state = {**_read_json(state_path, {"wall_s": 0.0, "runs": 0}), **cell.spec(), **where}
+  state = {**read_json(state_path, {"wall_s": 0.0, "runs": 0}), **cell.spec(), **where}
   state["runs"] += 1
   command = [sys.executable, "-m", "experiments.train", *cell.train_args(),
              f"--workdir={directory}"]
   wall_before, start = state["wall_s"], time.monotonic()
 
   def record(returncode=None):
-    _write_json(state_path, {**state, "wall_s": wall_before + time.monotonic() - start,
-                             "returncode": returncode})
+    write_json(state_path, {**state, "wall_s": wall_before + time.monotonic() - start,
+                            "returncode": returncode})
 
   with open(os.path.join(directory, "log.txt"), "a") as log:
     log.write(f"=== run {state['runs']} ({time.strftime('%Y-%m-%d %H:%M:%S')}): "
@@ -289,7 +249,7 @@ def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dic
     record(returncode)
   if returncode == 0 and reached_final_epoch(
       read_metrics(os.path.join(directory, "metrics.jsonl")), cell):
-    _write_json(os.path.join(directory, "finished.json"), {"train_args": cell.train_args()})
+    mark_finished(cell, directory)
     return "finished"
   if timed_out:
     return "timed out"
@@ -313,102 +273,6 @@ def _wait(process, timeout_s: float, record) -> tuple[int, bool]:
       except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(), True
-
-
-# -- aggregation: metrics.jsonl -> rows -> table ----------------------------------------------
-
-def cell_rows(metrics: list[dict], info: dict) -> list[dict]:
-  """One results row per seed of a cell: `metrics` its metrics.jsonl rows, `info`
-  its cell.json (spec, wall_s, device, jax_version, commit) plus `finished`."""
-  by_seed = collections.defaultdict(list)
-  for r in metrics:
-    by_seed[r["seed"]].append(r)
-  return [{"env": info["env"], "reward": info["cell"], "base_reward": info["reward"],
-           "seed": seed, "preset": info["preset"], "overrides": info["overrides"],
-           **seed_summary(rows), "finished": info["finished"], "wall_s": info["wall_s"],
-           "seeds_in_job": len(info["seeds"]), "device": info["device"],
-           "jax_version": info["jax_version"], "commit": info["commit"]}
-          for seed, rows in sorted(by_seed.items())]
-
-
-def _number(value, digits: int = 2) -> str:
-  return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def markdown_table(rows: list[dict]) -> str:
-  """One line per environment and cell (in the order of `rows`)."""
-  cells = collections.defaultdict(list)
-  for r in rows:
-    cells[r["env"], r["reward"]].append(r)
-  lines = ["| environment | cell | solved | steps to first success (median) | final success "
-           "(mean) | last 10% success (mean) | closest approach (median) | env steps | "
-           "wall time | device |", "|" + "---|" * 10]
-  for (env, name), group in cells.items():
-    firsts = [r["first_success_steps"] for r in group if r["first_success_steps"] is not None]
-    steps = f"{min(r['env_steps'] for r in group):,d}"
-    if not all(r["finished"] for r in group):
-      steps += " (unfinished)"
-    lines.append(" | ".join([
-        f"| {env}", rewards.label(name), f"{sum(r['solved'] for r in group)} / {len(group)}",
-        f"{statistics.median(firsts):,.0f}" if firsts else "-",
-        _number(statistics.fmean(r["final_success"] for r in group)),
-        _number(statistics.fmean(r["last10_success"] for r in group)),
-        _number(statistics.median(r["closest_approach"] for r in group)), steps,
-        f"{group[0]['wall_s'] / 60:.1f} min", f"{group[0]['device']} |"]))
-  return "\n".join(lines)
-
-
-def markdown(rows: list[dict], cells: list[Cell], command: str, commit: str) -> str:
-  """results.md: the command, preset, budget and commit above the table."""
-  budgets = sorted({c.total_env_steps for c in cells})
-  missing = [f"{c.env} {c.name}" for c in cells
-             if not any(r["env"] == c.env and r["reward"] == c.name for r in rows)]
-  return "\n".join([
-      "# Reproduction sweep", "", f"    {command}", "",
-      f"Preset `{cells[0].preset}`, budget {' / '.join(f'{b:,d}' for b in budgets)} "
-      f"environment steps per seed, commit `{commit}`.", "",
-      f"Solved: final eval success >= {SOLVED} and mean eval success over the last "
-      f"{LAST_FRACTION:.0%} of epochs >= {SOLVED}. Eval success is read at the last step of "
-      "the deterministic evaluation episodes; steps to first success: the first epoch with "
-      "eval success > 0; closest approach: the smallest distance to the goal over all steps "
-      "of the evaluation episodes and all epochs.", "",
-      markdown_table(rows), "",
-      *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])
-
-
-def write_results(out: str, cells: list[Cell], command: str, commit: str) -> list[dict]:
-  """Regenerates results.json, results.md, curves.png and the trajectory plots from
-  every cell's files; returns the rows."""
-  from experiments.plot import plot_panels, plot_run_trajectories
-  from mural_jax.metrics import TRAJECTORIES
-  rows, curves = [], collections.defaultdict(dict)
-  for cell in cells:
-    directory = workdir(out, cell)
-    metrics = read_metrics(os.path.join(directory, "metrics.jsonl"))
-    info = _read_json(os.path.join(directory, "cell.json"), None)
-    if not metrics or info is None:
-      continue
-    rows += cell_rows(metrics, {**info, "finished": is_finished(cell, directory)})
-    curves[cell.env][rewards.label(cell.name)] = metrics
-    saved, png = (os.path.join(directory, TRAJECTORIES),
-                  os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))
-    if (_is_2d(saved) and (not os.path.exists(png)
-                           or os.path.getmtime(png) < os.path.getmtime(saved))):
-      plot_run_trajectories(directory, png, label=rewards.label(cell.name))
-  _write_json(os.path.join(out, "results.json"), rows)
-  with open(os.path.join(out, "results.md"), "w") as f:
-    f.write(markdown(rows, cells, command, commit))
-  if curves:
-    plot_panels([(f"{env}: eval success rate", runs, "eval_success")
-                 for env, runs in curves.items()], os.path.join(out, "curves.png"))
-  return rows
-
-
-def _is_2d(trajectories_path: str) -> bool:
-  """Saved evaluation paths of points in a plane (the mazes): worth a trajectory plot."""
-  import numpy as np
-  return (os.path.exists(trajectories_path)
-          and np.load(trajectories_path)["trajectories"].shape[-1] == 2)
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Task-agnostic exploration signals: visit counts on a grid, random network distillation.
 
-* Grid counts (`buffer_counts`) count every filled replay slot, as the
-  reference's Laplace reward counts its whole recent buffer; they feed the
+* Grid counts of every filled replay slot (`cnml.cell_counts`, as the
+  reference's Laplace reward counts its whole recent buffer) feed the
   `count` reward (tabular CNML) and the `count_bonus` reward,
   sparse + beta / sqrt(N(s)).
 * RND (Burda et al., 2019): a predictor MLP learns to match a fixed random
@@ -20,18 +20,32 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mural_jax.classifiers.cnml import grid_cells
+from mural_jax import checks
 from mural_jax.networks import Params, mlp_apply, mlp_init
 
 
-# -- grid counts ----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """The task-agnostic exploration baselines' settings (run config section `exploration`)."""
 
-def buffer_counts(x: jax.Array, valid: jax.Array, low, high, resolution: int) -> jax.Array:
-  """Visits per grid cell (resolution^D,) of the rows of x (N, D) where valid (N,) is True."""
-  cells = resolution ** x.shape[-1]
-  return jnp.zeros((cells,)).at[grid_cells(x, low, high, resolution)].add(
-      valid.astype(jnp.float32))
+  count_beta: float = 0.5               # count_bonus: beta / sqrt(visits of the cell)
+  rnd_beta: float = 0.5                 # rnd: beta * error / running std of the error
+  rnd_hidden: tuple[int, ...] = (256, 256)  # predictor and target MLPs
+  rnd_output_size: int = 64
+  rnd_lr: float = 1e-3
+  rnd_batch_size: int = 256
+  rnd_steps_per_epoch: int = 32         # predictor steps per epoch, on replay states
 
+  def __post_init__(self):
+    object.__setattr__(self, "rnd_hidden", tuple(self.rnd_hidden))
+    checks.hidden("exploration.rnd_hidden", self.rnd_hidden)
+    for name in ("count_beta", "rnd_beta", "rnd_lr"):
+      checks.positive(f"exploration.{name}", getattr(self, name))
+    for name in ("rnd_output_size", "rnd_batch_size", "rnd_steps_per_epoch"):
+      checks.positive_int(f"exploration.{name}", getattr(self, name))
+
+
+# -- count bonus ----------------------------------------------------------------
 
 def count_bonus(n0: jax.Array, cells: jax.Array, beta: float) -> jax.Array:
   """beta / sqrt(N) at `cells`; a cell not counted yet (N = 0) counts as one visit."""
@@ -72,25 +86,22 @@ class RNDState:
 
 @dataclasses.dataclass(frozen=True)
 class RND:
-  """Random network distillation over inputs of size `input_size`."""
+  """Random network distillation over inputs of size `input_size` (the rnd_* settings)."""
+  settings: Settings
   input_size: int
-  hidden: tuple = (256, 256)
-  output_size: int = 64
-  lr: float = 1e-3
-  batch_size: int = 256
-  steps: int = 32           # predictor steps per `train` call
 
   @property
   def num_negatives(self) -> int:
     """Visited states consumed by one `train` call."""
-    return self.steps * self.batch_size
+    return self.settings.rnd_steps_per_epoch * self.settings.rnd_batch_size
 
   def init(self, key: jax.Array) -> RNDState:
+    s = self.settings
     k_target, k_pred = jax.random.split(key)
-    sizes = (self.input_size, *self.hidden, self.output_size)
+    sizes = (self.input_size, *s.rnd_hidden, s.rnd_output_size)
     predictor = mlp_init(k_pred, sizes)
     return RNDState(target=mlp_init(k_target, sizes), predictor=predictor,
-                    opt_state=optax.adam(self.lr).init(predictor),
+                    opt_state=optax.adam(s.rnd_lr).init(predictor),
                     inputs=RunningMoments.zeros((self.input_size,)),
                     errors=RunningMoments.zeros())
 
@@ -109,13 +120,14 @@ class RND:
     return self.errors(state, x) / jnp.sqrt(state.errors.var + 1e-8)
 
   def train(self, state: RNDState, visited: jax.Array):
-    """`steps` Adam steps on batches of visited states (steps * batch_size, D).
+    """`rnd_steps_per_epoch` Adam steps on batches of visited states (`num_negatives`, D).
 
     The input statistics take in all of `visited` first; the error statistics
     take in each batch's errors before its step.
     """
+    s = self.settings
     state = state.replace(inputs=state.inputs.update(visited))
-    tx = optax.adam(self.lr)
+    tx = optax.adam(s.rnd_lr)
 
     def step(state, batch):
       def loss_fn(predictor):
@@ -126,5 +138,6 @@ class RND:
       return state.replace(predictor=optax.apply_updates(state.predictor, updates),
                            opt_state=opt_state, errors=state.errors.update(errors)), loss
 
-    state, losses = jax.lax.scan(step, state, visited.reshape(self.steps, self.batch_size, -1))
+    state, losses = jax.lax.scan(
+        step, state, visited.reshape(s.rnd_steps_per_epoch, s.rnd_batch_size, -1))
     return state, {"rnd_loss": losses.mean()}

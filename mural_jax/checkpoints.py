@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from mural_jax.config import RunConfig
 from mural_jax.trees import named_leaves
 
 FORMAT = 1
@@ -52,7 +53,7 @@ def _flat_config(config) -> dict:
         walk(v, prefix + k + ".")
       else:
         flat[prefix + k] = v
-  walk(json.loads(config.to_json_best_effort()), "")
+  walk(json.loads(RunConfig.of(config).to_json()), "")
   return flat
 
 
@@ -123,10 +124,15 @@ class Checkpointer:
     try:
       meta = self._manager.restore(
           epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-      assert meta["format"] == FORMAT, f"format {meta['format']}, expected {FORMAT}"
+      saved_format = meta["format"]
     except Exception as e:
       raise CheckpointError(f"The {where} is damaged or unreadable ({_brief(e)}). Delete that "
                             "directory to resume from an earlier checkpoint.") from e
+    if saved_format != FORMAT:
+      raise CheckpointError(
+          f"The {where} has format {saved_format}; this version of mural_jax reads format "
+          f"{FORMAT} and does not convert older checkpoints. Start a new workdir, or resume "
+          "with the version that wrote it.")
     self._check_config(meta["config"], where)
     expected = named_leaves(abstract_state)
     self._check_leaves(meta["leaves"], expected, where)

@@ -11,6 +11,10 @@ A source is three pure functions over its own pytree state:
 The trainer calls ``rewards`` either on every SAC minibatch with the current
 state ("batch" relabelling, the default) or once per transition at collection
 time ("collect", the original scheme). It never asks which source it holds.
+
+The learned sources wrap an object of `mural_jax.classifiers` (or `bonuses.RND`)
+built from its config section's `Settings` (`settings_of`) and the classifier
+input size; this module only wires its ``init``/``train``/``probs`` to the interface.
 """
 
 import dataclasses
@@ -21,8 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mural_jax import bonuses
-from mural_jax.classifiers import cnml, meta_nml
-from mural_jax.classifiers.mle import MLEClassifier
+from mural_jax.classifiers import cnml, common, meta_nml, mle
 
 
 @struct.dataclass
@@ -63,21 +66,28 @@ def _l2(config, env) -> RewardSource:
       rewards=lambda center, x, key: -jnp.linalg.norm(goal(x) - center, axis=-1))
 
 
-def _classifier(config, env, **kwargs) -> MLEClassifier:
-  c = config.classifier
-  return MLEClassifier(input_size=env.classifier_input_size, hidden=tuple(c.hidden), lr=c.lr,
-                       weight_decay=c.weight_decay, batch_size=c.batch_size,
-                       steps=c.steps_per_epoch, mixup_alpha=c.mixup_alpha, **kwargs)
+def settings_of(cls, section):
+  """Settings `cls` of a config section: built from a ConfigDict or mapping of its fields,
+  or the section itself if it already is a `cls`."""
+  if isinstance(section, cls):
+    return section
+  return cls(**(section.to_dict() if hasattr(section, "to_dict") else section))
+
+
+def _probability(name: str, clf) -> RewardSource:
+  """p(success) of a classifier of the shared shape: init(key), train(state, positives,
+  negatives, key), probs(state, x) and num_negatives."""
+  return RewardSource(
+      name=name, init=lambda key, positives: clf.init(key),
+      rewards=lambda state, x, key: clf.probs(state, x),
+      train=lambda state, data, key: clf.train(state, data.positives, data.negatives, key),
+      num_negatives=clf.num_negatives)
 
 
 def _mle(config, env) -> RewardSource:
   """Success probability of a plain maximum-likelihood classifier (the ablation)."""
-  clf = _classifier(config, env)
-  return RewardSource(
-      name="mle", init=lambda key, positives: clf.init(key),
-      rewards=lambda state, x, key: clf.probs(state.params, x),
-      train=lambda state, data, key: clf.train(state, data.positives, data.negatives, key),
-      num_negatives=clf.num_negatives)
+  return _probability("mle", mle.Classifier(settings_of(mle.Settings, config.classifier),
+                                            env.classifier_input_size))
 
 
 def classifier_input_is_observation(env) -> bool:
@@ -89,25 +99,20 @@ def classifier_input_is_observation(env) -> bool:
 
 def _vice(config, env) -> RewardSource:
   """VICE: the classifier's logit, Keras kernel-only L2, optionally the pi-aware loss."""
-  vice_loss = bool(config.classifier.vice_loss)
-  if vice_loss and not classifier_input_is_observation(env):
+  clf = mle.Classifier(settings_of(mle.Settings, config.classifier), env.classifier_input_size,
+                       vice=True)
+  if clf.vice_loss and not classifier_input_is_observation(env):
     raise ValueError(
         f"classifier.vice_loss=True needs the policy's log-probability at the success "
         f"examples, but {config.env}'s classifier input is not its observation; use "
         "classifier.vice_loss=False on this environment.")
-  clf = _classifier(config, env, l2_style="keras", vice_loss=vice_loss)
   return RewardSource(
       name="vice", init=lambda key, positives: clf.init(key),
-      rewards=lambda state, x, key: clf.logits(state.params, x),
+      rewards=lambda state, x, key: clf.logits(state, x),
       train=lambda state, data, key: clf.train(
           state, data.positives, data.negatives, key, data.positive_log_pi,
           data.negative_log_pi),
-      num_negatives=clf.num_negatives, needs_log_pi=vice_loss)
-
-
-def meta_nml_settings(config) -> meta_nml.Settings:
-  """The run's meta-NML settings (`config.meta_nml`)."""
-  return meta_nml.Settings(**config.meta_nml.to_dict())
+      num_negatives=clf.num_negatives, needs_log_pi=clf.vice_loss)
 
 
 def _mural(config, env) -> RewardSource:
@@ -116,71 +121,35 @@ def _mural(config, env) -> RewardSource:
   Each `rewards` call draws one context from the last meta-training pool and
   shares it across the batch (the distance weights still depend on each query).
   """
-  settings = meta_nml_settings(config)
+  clf = meta_nml.Classifier(settings_of(meta_nml.Settings, config.meta_nml),
+                            env.classifier_input_size)
   return RewardSource(
-      name="mural",
-      init=lambda key, positives: meta_nml.init(key, settings, positives.shape[-1]),
-      rewards=lambda state, x, key: meta_nml.nml_probs(
-          state, x, meta_nml.sample_context(state, key))[0],
-      train=lambda state, data, key: meta_nml.meta_train(
+      name="mural", init=lambda key, positives: clf.init(key),
+      rewards=lambda state, x, key: clf.probs(state, x, key),
+      train=lambda state, data, key: clf.train(
           state, data.positives, data.negatives, key,
-          meta_nml.passes_for_epoch(settings, data.epoch)),
-      num_negatives=settings.num_negatives)
-
-
-@struct.dataclass
-class CNMLState:
-  params: Any     # the MLP fitted on the data alone: every per-query fit starts here
-  x: jax.Array    # (n, D) data: success examples (label 1) and replay states (label 0)
-  y: jax.Array    # (n,) int32
+          meta_nml.passes_for_epoch(clf.settings, data.epoch)),
+      num_negatives=clf.num_negatives)
 
 
 def _cnml(config, env) -> RewardSource:
   """Exact CNML p(success): two full MLP fits per queried state (slow: small studies)."""
-  c = config.cnml
-  if c.data_size < 2 or c.data_size % 2:
-    raise ValueError(f"cnml.data_size must be an even integer >= 2, got {c.data_size!r}.")
-  if c.solver not in cnml.SOLVERS:
-    raise ValueError(f"Unknown cnml.solver {c.solver!r}; valid choices: {', '.join(cnml.SOLVERS)}.")
-  half = c.data_size // 2
-  fit_kwargs = dict(l2=c.l2, solver=c.solver, steps=c.steps, learning_rate=c.learning_rate)
-
-  def train(state, data, key):
-    k_pos, k_init = jax.random.split(key)
-    pos = data.positives[jax.random.randint(k_pos, (half,), 0, data.positives.shape[0])]
-    x = jnp.concatenate([data.negatives, pos])
-    y = jnp.repeat(jnp.arange(2, dtype=jnp.int32), half)
-    params = cnml.mlp_params(k_init, x.shape[-1], tuple(c.hidden))
-    params = cnml.fit(cnml.mlp_log_probs, params, x, y, jnp.ones(c.data_size), **fit_kwargs)
-    return CNMLState(params=params, x=x, y=y), {}
-
-  def rewards(state, x, key):
-    p, _ = cnml.cnml_probs(cnml.mlp_log_probs, state.params, state.x, state.y,
-                           jnp.ones(state.x.shape[0]), x, query_weight=c.query_weight,
-                           **fit_kwargs)
-    return p
-
-  def init(key, positives):
-    d = positives.shape[-1]
-    return CNMLState(params=cnml.mlp_params(key, d, tuple(c.hidden)),
-                     x=jnp.zeros((c.data_size, d)), y=jnp.zeros((c.data_size,), jnp.int32))
-
-  return RewardSource(name="cnml", init=init, rewards=rewards, train=train,
-                      num_negatives=half)
+  return _probability("cnml", cnml.Classifier(settings_of(cnml.Settings, config.cnml),
+                                              env.classifier_input_size))
 
 
 def _grid(config, env):
-  """The count grid `cnml.grid_*` over the classifier input: (cells of x, counts of x)."""
-  c = config.cnml
+  """The count grid of `config.cnml` over the classifier input: (cells of x, counts of x)."""
+  c = settings_of(cnml.Settings, config.cnml)
   cells = c.grid_resolution ** env.classifier_input_size
-  if c.grid_resolution < 1 or cells > 2 ** 24:
+  if cells > 2 ** 24:
     raise ValueError(
         f"cnml.grid_resolution={c.grid_resolution!r} gives {cells} cells for a "
         f"{env.classifier_input_size}-d classifier input; valid: 1 <= cells <= 2**24 "
         "(count rewards are for low-dimensional inputs).")
   cell_of = lambda x: cnml.grid_cells(x, c.grid_low, c.grid_high, c.grid_resolution)
-  counts = lambda x, valid: bonuses.buffer_counts(x, valid, c.grid_low, c.grid_high,
-                                                  c.grid_resolution)
+  counts = lambda x, valid: cnml.cell_counts(x, c.grid_low, c.grid_high, c.grid_resolution,
+                                             valid)
   return cell_of, counts
 
 
@@ -192,11 +161,11 @@ def _count(config, env) -> RewardSource:
   reference's Laplace reward: equal numbers of positives and negatives).
   """
   cell_of, counts = _grid(config, env)
-  q = config.cnml.query_weight
+  q = settings_of(cnml.Settings, config.cnml).query_weight
 
   def train(n, data, key):
-    idx = jax.random.randint(key, data.valid.shape, 0, data.positives.shape[0])
-    return (counts(data.positives[idx], data.valid), counts(data.negatives, data.valid)), {}
+    positives = common.resample(key, data.positives, data.valid.shape[0])
+    return (counts(positives, data.valid), counts(data.negatives, data.valid)), {}
 
   def init(key, positives):
     ones = jnp.ones(positives.shape[:1], bool)
@@ -210,7 +179,7 @@ def _count(config, env) -> RewardSource:
 def _count_bonus(config, env) -> RewardSource:
   """The sparse reward plus beta / sqrt(N(s)), N: visits of the cell over the whole buffer."""
   cell_of, counts = _grid(config, env)
-  beta = config.exploration.count_beta
+  beta = settings_of(bonuses.Settings, config.exploration).count_beta
   return RewardSource(
       name="count_bonus", whole_buffer=True,
       init=lambda key, positives: counts(positives, jnp.zeros(positives.shape[:1], bool)),
@@ -221,10 +190,8 @@ def _count_bonus(config, env) -> RewardSource:
 
 def _rnd(config, env) -> RewardSource:
   """The sparse reward plus beta times the normalised RND bonus on the classifier input."""
-  e = config.exploration
-  rnd = bonuses.RND(input_size=env.classifier_input_size, hidden=tuple(e.rnd_hidden),
-                    output_size=e.rnd_output_size, lr=e.rnd_lr, batch_size=e.rnd_batch_size,
-                    steps=e.rnd_steps_per_epoch)
+  e = settings_of(bonuses.Settings, config.exploration)
+  rnd = bonuses.RND(e, env.classifier_input_size)
   return RewardSource(
       name="rnd", init=lambda key, positives: rnd.init(key),
       train=lambda state, data, key: rnd.train(state, data.negatives),
@@ -244,8 +211,6 @@ _SOURCES = {
     "count_bonus": _count_bonus,
     "rnd": _rnd,
 }
-
-RELABEL_MODES = ("batch", "collect")
 
 # How plots and tables name a reward where its name alone could mislead.
 LABELS = {"mle": "mle (plain classifier)"}

@@ -135,6 +135,7 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
     trainer = training.Trainer(config)  # checks the config; compiles nothing
   except ValueError as e:
     raise BadInput(str(e)) from e
+  config = trainer.config  # the typed RunConfig
   workdir = _prepare_workdir(workdir or default_workdir(config))
   with contextlib.ExitStack() as stack:
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
@@ -154,7 +155,7 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
     writer = None
     if lead:
       with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
+        f.write(config.to_json(indent=2))
       writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
       stack.callback(writer.close)
       kept = read_jsonl(writer.path)

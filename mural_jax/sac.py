@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from mural_jax import checks
 from mural_jax.networks import Params, mlp_apply, mlp_init
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -30,32 +31,52 @@ class SACState:
 
 
 @dataclasses.dataclass(frozen=True)
-class SAC:
-  """Static SAC settings and the pure functions that use them."""
-  obs_size: int
-  action_size: int
+class Settings:
+  """SAC's settings (the run config's `sac` section), with the paper's values."""
   hidden: tuple = (256, 256)
   actor_lr: float = 3e-4
   critic_lr: float = 3e-4
   alpha_lr: float = 3e-4
   init_alpha: float = 1.0
-  target_entropy_scale: float = 1.0
+  target_entropy_scale: float = 1.0  # target entropy = -scale * dim(A)
   discount: float = 0.99
   tau: float = 0.005
+  batch_size: int = 256
+  updates_per_step: float = 1.0      # gradient updates per environment step
+
+  def __post_init__(self):
+    object.__setattr__(self, "hidden", tuple(self.hidden))
+    checks.hidden("sac.hidden", self.hidden)
+    checks.positive_int("sac.batch_size", self.batch_size)
+    for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "updates_per_step"):
+      checks.positive(f"sac.{name}", getattr(self, name))
+    checks.require(0 < self.tau <= 1, f"sac.tau must be in (0, 1], got {self.tau!r}.")
+    checks.require(0 <= self.discount <= 1,
+                   f"sac.discount must be in [0, 1], got {self.discount!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SAC:
+  """SAC for one observation and action size, and the pure functions that use it."""
+  obs_size: int
+  action_size: int
+  settings: Settings = Settings()
 
   @property
   def target_entropy(self) -> float:
-    return -self.target_entropy_scale * self.action_size
+    return -self.settings.target_entropy_scale * self.action_size
 
   def _optimizers(self):
-    return (optax.adam(self.actor_lr), optax.adam(self.critic_lr), optax.adam(self.alpha_lr))
+    s = self.settings
+    return optax.adam(s.actor_lr), optax.adam(s.critic_lr), optax.adam(s.alpha_lr)
 
   def init(self, key: jax.Array) -> SACState:
     k_actor, k_critic = jax.random.split(key)
-    actor = mlp_init(k_actor, (self.obs_size, *self.hidden, 2 * self.action_size))
-    critic = jax.vmap(lambda k: mlp_init(k, (self.obs_size + self.action_size, *self.hidden, 1)))(
+    hidden = self.settings.hidden
+    actor = mlp_init(k_actor, (self.obs_size, *hidden, 2 * self.action_size))
+    critic = jax.vmap(lambda k: mlp_init(k, (self.obs_size + self.action_size, *hidden, 1)))(
         jax.random.split(k_critic))
-    log_alpha = jnp.log(jnp.asarray(self.init_alpha, jnp.float32))
+    log_alpha = jnp.log(jnp.asarray(self.settings.init_alpha, jnp.float32))
     actor_tx, critic_tx, alpha_tx = self._optimizers()
     return SACState(actor=actor, critic=critic, target_critic=critic, log_alpha=log_alpha,
                     actor_opt=actor_tx.init(actor), critic_opt=critic_tx.init(critic),
@@ -90,7 +111,8 @@ class SAC:
     next_action, next_logp = self.sample_action(state.actor, batch["next_obs"], key)
     next_q = self.q_values(state.target_critic, batch["next_obs"], next_action).min(0)
     alpha = jnp.exp(state.log_alpha)
-    target = batch["reward"] + self.discount * batch["discount"] * (next_q - alpha * next_logp)
+    soft_next = next_q - alpha * next_logp
+    target = batch["reward"] + self.settings.discount * batch["discount"] * soft_next
     q = self.q_values(critic, batch["obs"], batch["action"])
     return 0.5 * jnp.mean((q - jax.lax.stop_gradient(target)) ** 2, axis=1).sum(), q.mean()
 
@@ -120,7 +142,7 @@ class SAC:
     t_loss, t_grad = jax.value_and_grad(self.alpha_loss)(state.log_alpha, logp)
     t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt)
 
-    target = optax.incremental_update(state.critic, state.target_critic, self.tau)
+    target = optax.incremental_update(state.critic, state.target_critic, self.settings.tau)
     state = state.replace(
         actor=optax.apply_updates(state.actor, a_upd), actor_opt=actor_opt,
         log_alpha=optax.apply_updates(state.log_alpha, t_upd), alpha_opt=alpha_opt,

@@ -22,7 +22,7 @@ from flax import struct
 
 import envs
 from mural_jax import parallel, rewards
-from mural_jax.config_checks import check_config
+from mural_jax.config import RunConfig
 from mural_jax.evaluation import evaluate
 from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
 from mural_jax.sac import SAC, SACState
@@ -50,17 +50,13 @@ class Trainer:
   """Builds the environment, SAC and reward source of `config`, and the jitted epoch."""
 
   def __init__(self, config):
-    check_config(config)
-    self.config = config
+    """`config`: a `RunConfig`, or a ConfigDict / mapping of one (checked here, before
+    anything is built or compiled: ValueError names the bad field)."""
+    self.config = config = RunConfig.of(config)
     self.env = envs.make(config.env, **config.env_kwargs)
     self.episode_length = config.episode_length or self.env.episode_length
     self.train_env = envs.wrap_for_training(self.env, config.num_envs, self.episode_length)
-    self.sac = SAC(obs_size=self.env.observation_size, action_size=self.env.action_size,
-                   hidden=tuple(config.sac.hidden), actor_lr=config.sac.actor_lr,
-                   critic_lr=config.sac.critic_lr, alpha_lr=config.sac.alpha_lr,
-                   init_alpha=config.sac.init_alpha,
-                   target_entropy_scale=config.sac.target_entropy_scale,
-                   discount=config.sac.discount, tau=config.sac.tau)
+    self.sac = SAC(self.env.observation_size, self.env.action_size, config.sac)
     self.source = rewards.make(config.reward, config, self.env)
     self.steps_per_epoch = config.epoch_length // config.num_envs
     self.updates_per_step = round(config.sac.updates_per_step * config.num_envs)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import envs
 from experiments.configs import zigzag_maze
 from mural_jax import bonuses, rewards, training
-from mural_jax.classifiers.mle import MLEClassifier, kernel_l2
+from mural_jax.classifiers import common, mle
 
 GOAL = np.array([3.0, 3.0])
 
@@ -94,7 +94,7 @@ def test_rnd_error_falls_on_visited_states_and_stays_high_elsewhere():
   rng = np.random.default_rng(0)
   left = lambda n: np.stack([rng.uniform(-4, -1.5, n), rng.uniform(-4, 2, n)], -1)
   right = np.stack([rng.uniform(1.5, 4, 500), rng.uniform(-2, 4, 500)], -1)
-  rnd = bonuses.RND(input_size=2)
+  rnd = bonuses.RND(bonuses.Settings(), 2)
   state = rnd.init(jax.random.key(0))
   train = jax.jit(rnd.train)
   held_out = jnp.asarray(left(500), jnp.float32)
@@ -113,10 +113,10 @@ def test_rnd_reward_is_sparse_plus_scaled_bonus_and_takes_any_input_size():
   source = rewards.make("rnd", config, env)
   state = source.init(jax.random.key(0), env.success_examples(jax.random.key(1), 8))
   x = jnp.asarray([[3.0, 3.0], [-3.0, -3.0]])
-  bonus = bonuses.RND(input_size=2, hidden=(16, 16), output_size=8).bonus(state, x)
+  bonus = bonuses.RND(bonuses.Settings(rnd_hidden=(16, 16), rnd_output_size=8), 2).bonus(state, x)
   np.testing.assert_allclose(source.rewards(state, x, None),
                              np.array([1.0, 0.0]) + config.exploration.rnd_beta * bonus, rtol=1e-6)
-  rnd = bonuses.RND(input_size=37, hidden=(8,), batch_size=4, steps=2)
+  rnd = bonuses.RND(bonuses.Settings(rnd_hidden=(8,), rnd_batch_size=4, rnd_steps_per_epoch=2), 37)
   state, metrics = rnd.train(rnd.init(jax.random.key(2)), jnp.ones((8, 37)))
   assert rnd.bonus(state, jnp.zeros((3, 37))).shape == (3,)
 
@@ -132,8 +132,8 @@ def test_running_moments_match_numpy():
 
 def test_vice_loss_matches_a_numpy_forward_pass():
   """Softmax CE over [log pi(a|s), f(s)] plus Keras L2 (coefficient * sum of kernels^2)."""
-  clf = MLEClassifier(input_size=2, hidden=(5,), weight_decay=0.01, l2_style="keras",
-                      vice_loss=True)
+  clf = mle.Classifier(mle.Settings(hidden=(5,), weight_decay=0.01, vice_loss=True), 2,
+                       vice=True)
   params = clf.init(jax.random.key(0)).params
   rng = np.random.default_rng(0)
   x, log_pi = rng.normal(size=(6, 2)), rng.normal(size=6)
@@ -149,7 +149,7 @@ def test_vice_loss_matches_a_numpy_forward_pass():
                  jnp.asarray(log_pi, jnp.float32))
   assert float(got) == pytest.approx(expected, rel=1e-5)
   # The penalty's gradient is 2 * coefficient * w on kernels and nothing on biases.
-  grad = jax.grad(lambda p: 0.01 * kernel_l2(p))(params)
+  grad = jax.grad(lambda p: 0.01 * common.kernel_l2(p))(params)
   np.testing.assert_allclose(grad[0]["w"], 0.02 * np.asarray(params[0]["w"]), rtol=1e-6)
   assert float(jnp.abs(grad[0]["b"]).max()) == 0.0
 
@@ -205,6 +205,20 @@ def test_vice_loss_refuses_mixup():
   config.classifier.update(vice_loss=True, mixup_alpha=0.2)
   with pytest.raises(ValueError, match="mixup_alpha=0.2"):
     training.Trainer(config)
+
+
+@pytest.mark.parametrize("cls,kwargs,match", [
+    (mle.Settings, {"batch_size": 0}, r"classifier\.batch_size must be a positive integer, got 0"),
+    (mle.Settings, {"lr": -1e-4}, r"classifier\.lr must be a positive number, got -0\.0001"),
+    (mle.Settings, {"weight_decay": -1.0}, r"classifier\.weight_decay must be a number >= 0"),
+    (mle.Settings, {"hidden": [16, 0]}, r"classifier\.hidden .*got \(16, 0\)"),
+    (bonuses.Settings, {"rnd_steps_per_epoch": 0},
+     r"exploration\.rnd_steps_per_epoch must be a positive integer, got 0"),
+    (bonuses.Settings, {"count_beta": 0.0}, r"exploration\.count_beta must be a positive number"),
+    (bonuses.Settings, {"rnd_hidden": ()}, r"exploration\.rnd_hidden .*got \(\)")])
+def test_bad_settings_name_the_field_and_value(cls, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    cls(**kwargs)
 
 
 def test_l2_measures_the_ant_torso_xy_only():

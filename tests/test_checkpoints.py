@@ -15,7 +15,7 @@ import pytest
 import jax
 
 from experiments.configs import zigzag_maze
-from mural_jax import training
+from mural_jax import checkpoints, training
 from mural_jax.checkpoints import Checkpointer, CheckpointError
 from mural_jax.metrics import read_jsonl
 
@@ -111,6 +111,16 @@ def test_leaf_shape_mismatch_is_named(tmp_path):
   with pytest.raises(CheckpointError, match=r"env_state.obs: \(2, 2\) float32 in the checkpoint, "
                                             r"\(4, 2\) float32 now"):
     ckpt.restore(wider)
+
+
+def test_checkpoint_of_an_older_format_is_refused_with_advice(tmp_path, monkeypatch):
+  config = _config()
+  trainer, _, _ = _saved(tmp_path, config)
+  monkeypatch.setattr(checkpoints, "FORMAT", checkpoints.FORMAT + 1)  # a newer mural_jax
+  with pytest.raises(CheckpointError, match=rf"has format {checkpoints.FORMAT - 1}; this "
+                                            rf"version of mural_jax reads format "
+                                            rf"{checkpoints.FORMAT} .* Start a new workdir"):
+    Checkpointer(tmp_path / "ckpt", config).restore(trainer.abstract_state)
 
 
 def test_damaged_metadata_is_refused(tmp_path):

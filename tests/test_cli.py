@@ -69,9 +69,9 @@ def test_helpfull_documents_every_config_field():
     if p.stem not in ("__init__", "base")))
 def test_every_shipped_config_and_preset_is_valid(name):
   from experiments.configs import base
-  from mural_jax.config_checks import check_config
+  from mural_jax.config import RunConfig
   module = importlib.import_module(f"experiments.configs.{name}")
   for preset in base.PRESETS:
     config = module.get_config(preset)
     assert config.env == name
-    check_config(config)
+    assert RunConfig.of(config).to_dict() == config.to_dict()

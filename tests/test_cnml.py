@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mural_jax.classifiers import cnml
+from mural_jax.classifiers import cnml, common
 
 
 def _tabular_data(rng, num_cells, n):
@@ -142,8 +142,8 @@ def test_mlp_cnml_is_optimistic_far_from_data_and_confident_on_it():
   x = jnp.concatenate([neg, pos])
   y = jnp.concatenate([jnp.zeros(200, jnp.int32), jnp.ones(40, jnp.int32)])
   queries = jnp.array([[4.5, -4.5], [-4.5, 4.5], [-1.0, -1.0], [1.5, 1.5]])
-  params = cnml.mlp_params(k_init, 2, (16, 16))
-  p, z = cnml.cnml_probs(cnml.mlp_log_probs, params, x, y, jnp.ones(240), queries, l2=1.0,
+  params = common.mlp_params(k_init, 2, (16, 16))
+  p, z = cnml.cnml_probs(common.log_probs, params, x, y, jnp.ones(240), queries, l2=1.0,
                          solver="adam", steps=600)
   np.testing.assert_allclose(p[:2], 0.5, atol=0.08)
   assert p[2] < 0.05 and p[3] > 0.9
@@ -152,9 +152,27 @@ def test_mlp_cnml_is_optimistic_far_from_data_and_confident_on_it():
 
 def test_bad_arguments_raise():
   x, y, w = jnp.zeros((2, 2)), jnp.array([0, 1]), jnp.ones(2)
-  with pytest.raises(ValueError, match="solver='sgd'"):
+  with pytest.raises(ValueError, match="solver 'sgd'; valid choices: newton, adam, lbfgs"):
     cnml.fit(cnml.linear_log_probs, cnml.linear_params(2), x, y, w, solver="sgd")
-  with pytest.raises(ValueError, match="steps=0"):
+  with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
     cnml.fit(cnml.linear_log_probs, cnml.linear_params(2), x, y, w, steps=0)
   with pytest.raises(ValueError, match="resolution=0"):
     cnml.grid_cells(x, -1.0, 1.0, 0)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("solver", "sgd", r"cnml\.solver 'sgd'; valid choices: newton, adam, lbfgs"),
+    ("steps", 0, r"cnml\.steps must be a positive integer, got 0"),
+    ("data_size", 7, r"cnml\.data_size must be an even integer >= 2, got 7"),
+    ("l2", -1.0, r"cnml\.l2 must be a number >= 0, got -1\.0"),
+    ("hidden", (16, 0), r"cnml\.hidden .*got \(16, 0\)"),
+    ("grid_high", -5.0, r"cnml\.grid_low \(-4\.0\) must be below cnml\.grid_high \(-5\.0\)"),
+    ("grid_resolution", 0, r"cnml\.grid_resolution must be a positive integer, got 0")])
+def test_bad_settings_name_the_field_and_value(field, value, match):
+  with pytest.raises(ValueError, match=match):
+    cnml.Settings(**{field: value})
+
+
+def test_settings_take_a_list_for_hidden_and_stay_hashable():
+  settings = cnml.Settings(hidden=[8, 8])
+  assert settings.hidden == (8, 8) and hash(settings) == hash(cnml.Settings(hidden=(8, 8)))

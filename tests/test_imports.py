@@ -18,7 +18,8 @@ def _python(code: str) -> str:
 def test_learners_import_neither_brax_nor_mujoco():
   out = _python(
       "import sys\n"
-      "import mural_jax, mural_jax.rewards, mural_jax.classifiers.meta_nml\n"
+      "import mural_jax, mural_jax.rewards, mural_jax.bonuses\n"
+      "from mural_jax.classifiers import cnml, common, meta_nml, mle, nml_query\n"
       "print(sorted({m.split('.')[0] for m in sys.modules} & {'brax', 'mujoco', 'envs'}))")
   assert out == "[]"
 

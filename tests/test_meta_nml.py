@@ -13,10 +13,11 @@ import pytest
 from scipy.stats import spearmanr
 
 import envs
-from mural_jax.classifiers import cnml, meta_nml
+from mural_jax.classifiers import cnml, common, meta_nml, nml_query
 from mural_jax.networks import mlp_apply, mlp_init
 
 SMALL = meta_nml.Settings(hidden=(32, 32), inner_lr=0.5, pool_size=512, num_tasks=64)
+CLF = meta_nml.Classifier(SMALL, 2)
 
 
 def _toy_data(key):
@@ -32,9 +33,8 @@ def _toy_data(key):
 
 def _mean_nml(state, queries, key, num_contexts=16):
   """p_NML and Z averaged over several shared-context draws."""
-  contexts = jax.vmap(meta_nml.sample_context, (None, 0))(
-      state, jax.random.split(key, num_contexts))
-  p, z = jax.vmap(lambda c: meta_nml.nml_probs(state, queries, c))(contexts)
+  contexts = jax.vmap(CLF.sample_context, (None, 0))(state, jax.random.split(key, num_contexts))
+  p, z = jax.vmap(lambda c: nml_query.nml_probs(state.params, queries, c, SMALL))(contexts)
   return np.asarray(p.mean(0)), np.asarray(z.mean(0))
 
 
@@ -44,7 +44,7 @@ def _train_mle(key, positives, negatives, steps=1000):
   x = jnp.concatenate([negatives, positives])
   y = jnp.concatenate([jnp.zeros(len(negatives), jnp.int32), jnp.ones(len(positives), jnp.int32)])
   optimizer = optax.adam(1e-3)
-  loss = lambda p: meta_nml.cross_entropy(mlp_apply(p, x), y).mean()
+  loss = lambda p: common.cross_entropy(common.log_probs(p, x), y).mean()
 
   def step(carry, _):
     p, s = carry
@@ -59,43 +59,46 @@ def _train_mle(key, positives, negatives, steps=1000):
 def toy():
   k_data, k_init, k_train = jax.random.split(jax.random.key(0), 3)
   pos, neg = _toy_data(k_data)
-  state = meta_nml.init(k_init, SMALL, 2)
-  state, metrics = meta_nml.meta_train(state, pos, neg, k_train, 20)
+  state, metrics = CLF.train(CLF.init(k_init), pos, neg, k_train, 20)
   return pos, neg, state, metrics
 
 
 # -- exactness -------------------------------------------------------------------
 
-def _lowrank_vs_grad(state, queries, context, chunk_size=None):
+def _lowrank_vs_grad(params, settings, queries, context, chunk_size=None):
   with jax.default_matmul_precision("highest"):
-    low = meta_nml.nml_probs(state, queries, context)
-    grad = meta_nml.nml_probs(state, queries, context, method="grad", chunk_size=chunk_size)
+    low = nml_query.nml_probs(params, queries, context, settings)
+    grad = nml_query.nml_probs(params, queries, context, settings, method="grad",
+                               chunk_size=chunk_size)
   for a, b in zip(low, grad):
     np.testing.assert_allclose(a, b, atol=2e-6)
 
 
 def test_lowrank_equals_vmap_of_grad_trained(toy):
   pos, neg, state, _ = toy
-  context = meta_nml.sample_context(state, jax.random.key(1))
+  context = CLF.sample_context(state, jax.random.key(1))
   far = jax.random.normal(jax.random.key(2), (20, 2)) * 3
-  _lowrank_vs_grad(state, jnp.concatenate([far, pos[:3], neg[:3]]), context, chunk_size=7)
+  _lowrank_vs_grad(state.params, SMALL, jnp.concatenate([far, pos[:3], neg[:3]]), context,
+                   chunk_size=7)
 
 
 @pytest.mark.parametrize("hidden", [(24, 16, 8), (12,)])
 def test_lowrank_equals_vmap_of_grad_other_depths(hidden):
   """Several middle layers of uneven widths, and none (the first layer is the last hidden)."""
   settings = meta_nml.Settings(hidden=hidden, pool_size=64, points_per_task=16)
-  state = meta_nml.init(jax.random.key(5), settings, 3)
+  clf = meta_nml.Classifier(settings, 3)
+  state = clf.init(jax.random.key(5))
   state = state.replace(pool_x=jax.random.normal(jax.random.key(6), (64, 3)))
-  context = meta_nml.sample_context(state, jax.random.key(7))
-  _lowrank_vs_grad(state, jax.random.normal(jax.random.key(8), (10, 3)) * 2, context)
+  context = clf.sample_context(state, jax.random.key(7))
+  _lowrank_vs_grad(state.params, settings, jax.random.normal(jax.random.key(8), (10, 3)) * 2,
+                   context)
 
 
 def test_lowrank_query_equals_an_explicit_sgd_step(toy):
   """Independent reference: theta_y built by hand from numpy weights and optax's CE."""
   _, _, state, _ = toy
-  s = state.settings
-  context = meta_nml.sample_context(state, jax.random.key(2))
+  s = SMALL
+  context = CLF.sample_context(state, jax.random.key(2))
   query = jnp.array([0.3, -0.4])
   d = np.linalg.norm(np.asarray(context.x) - np.asarray(query), axis=1)
   w = np.concatenate([[s.query_weight * s.points_per_task / s.pool_size],
@@ -111,18 +114,18 @@ def test_lowrank_query_equals_an_explicit_sgd_step(toy):
     return jax.nn.softmax(mlp_apply(theta, query))[label]
 
   own = [float(own_prob(jnp.int32(label))) for label in (0, 1)]
-  p, z = meta_nml.nml_probs(state, query[None], context)
+  p, z = nml_query.nml_probs(state.params, query[None], context, SMALL)
   assert float(p[0]) == pytest.approx(own[1] / sum(own), abs=2e-6)
   assert float(z[0]) == pytest.approx(sum(own), abs=2e-6)
 
 
 def test_batched_queries_equal_one_at_a_time(toy):
   _, _, state, _ = toy
-  context = meta_nml.sample_context(state, jax.random.key(3))
+  context = CLF.sample_context(state, jax.random.key(3))
   queries = jax.random.uniform(jax.random.key(4), (9, 2), minval=-3, maxval=3)
-  p, z = meta_nml.nml_probs(state, queries, context)
+  p, z = nml_query.nml_probs(state.params, queries, context, SMALL)
   for i in range(len(queries)):
-    p_i, z_i = meta_nml.nml_probs(state, queries[i:i + 1], context)
+    p_i, z_i = nml_query.nml_probs(state.params, queries[i:i + 1], context, SMALL)
     assert float(p_i[0]) == pytest.approx(float(p[i]), abs=1e-6)
     assert float(z_i[0]) == pytest.approx(float(z[i]), abs=1e-6)
 
@@ -130,13 +133,13 @@ def test_batched_queries_equal_one_at_a_time(toy):
 def test_label_swap_maps_p_to_one_minus_p(toy):
   """Mirror the classifier (swap its two logits) and the context labels: p -> 1 - p."""
   _, _, state, _ = toy
-  context = meta_nml.sample_context(state, jax.random.key(7))
+  context = CLF.sample_context(state, jax.random.key(7))
   queries = jax.random.uniform(jax.random.key(8), (12, 2), minval=-4, maxval=4)
   mirrored = state.params[:-1] + [{"w": state.params[-1]["w"][:, ::-1],
                                    "b": state.params[-1]["b"][::-1]}]
-  swapped = meta_nml.Context(x=context.x, y=1 - context.y)
-  p, z = meta_nml.nml_probs(state, queries, context)
-  p_swap, z_swap = meta_nml.nml_probs(mirrored, queries, swapped, state.settings)
+  swapped = nml_query.Context(x=context.x, y=1 - context.y)
+  p, z = nml_query.nml_probs(state.params, queries, context, SMALL)
+  p_swap, z_swap = nml_query.nml_probs(mirrored, queries, swapped, SMALL)
   np.testing.assert_allclose(p_swap, 1 - np.asarray(p), atol=1e-6)
   np.testing.assert_allclose(z_swap, z, atol=1e-6)
 
@@ -167,14 +170,13 @@ def test_pass_schedule_and_traced_passes_do_not_recompile(toy):
   pos, neg, _, _ = toy
   assert int(meta_nml.passes_for_epoch(SMALL, 0)) == SMALL.first_passes == 10
   assert int(meta_nml.passes_for_epoch(SMALL, 7)) == SMALL.later_passes == 1
-  state = meta_nml.init(jax.random.key(1), SMALL, 2)
+  state = CLF.init(jax.random.key(1))
   cache_size = meta_nml._meta_train._cache_size()       # the toy fixture compiled it
   steps = SMALL.steps_per_pass                           # 2 * 64 tasks / 16 = 8
   for epoch, key in enumerate(jax.random.split(jax.random.key(2), 3)):
-    state, metrics = meta_nml.meta_train(state, pos, neg, key,
-                                         meta_nml.passes_for_epoch(SMALL, epoch))
+    state, metrics = CLF.train(state, pos, neg, key, meta_nml.passes_for_epoch(SMALL, epoch))
     assert int(metrics["meta_steps"]) == (10 if epoch == 0 else 1) * steps
-  state, metrics = meta_nml.meta_train(state, pos, neg, key, 2)
+  state, metrics = CLF.train(state, pos, neg, key, 2)
   assert int(metrics["meta_steps"]) == 2 * steps and int(state.epoch) == 4
   assert int(state.opt_state[0].count) == 14 * steps     # one Adam state, never reset
   assert meta_nml._meta_train._cache_size() == cache_size
@@ -182,29 +184,35 @@ def test_pass_schedule_and_traced_passes_do_not_recompile(toy):
 
 def test_meta_training_lowers_the_meta_loss():
   pos, neg = _toy_data(jax.random.key(0))
-  state = meta_nml.init(jax.random.key(1), SMALL, 2)
+  state = CLF.init(jax.random.key(1))
   keys = jax.random.split(jax.random.key(2), 2)
-  _, first = meta_nml.meta_train(state, pos, neg, keys[0], 1)
-  trained, _ = meta_nml.meta_train(state, pos, neg, keys[0], 6)
-  _, later = meta_nml.meta_train(trained, pos, neg, keys[1], 1)
+  _, first = CLF.train(state, pos, neg, keys[0], 1)
+  trained, _ = CLF.train(state, pos, neg, keys[0], 6)
+  _, later = CLF.train(trained, pos, neg, keys[1], 1)
   assert float(later["meta_loss"]) < 0.7 * float(first["meta_loss"])
 
 
 def test_bad_settings_raise():
-  for kwargs, match in [({"hidden": ()}, "hidden"), ({"hidden": (0, 4)}, "hidden"),
-                        ({"inner_lr": 0.0}, "inner_lr=0.0"), ({"pool_size": 7}, "pool_size=7"),
-                        ({"points_per_task": 0}, "points_per_task=0"),
-                        ({"meta_batch": 0}, "meta_batch=0"),
-                        ({"kernel_threshold": -1.0}, "kernel_threshold=-1.0")]:
+  for kwargs, match in [({"hidden": ()}, r"meta_nml\.hidden .*got \(\)"),
+                        ({"hidden": (0, 4)}, r"meta_nml\.hidden .*got \(0, 4\)"),
+                        ({"inner_lr": 0.0}, r"meta_nml\.inner_lr .*positive.*got 0\.0"),
+                        ({"pool_size": 7}, r"meta_nml\.pool_size .*even.*got 7"),
+                        ({"points_per_task": 0}, r"meta_nml\.points_per_task .*got 0"),
+                        ({"meta_batch": 0}, r"meta_nml\.meta_batch .*positive.*got 0"),
+                        ({"kernel_threshold": -1.0}, r"meta_nml\.kernel_threshold .*got -1\.0")]:
     with pytest.raises(ValueError, match=match):
       meta_nml.Settings(**kwargs)
-  state = meta_nml.init(jax.random.key(0), meta_nml.Settings(hidden=(4,), pool_size=8,
-                                                             points_per_task=4), 2)
-  context = meta_nml.sample_context(state, jax.random.key(1))
+  settings = meta_nml.Settings(hidden=(4,), pool_size=8, points_per_task=4)
+  clf = meta_nml.Classifier(settings, 2)
+  state = clf.init(jax.random.key(0))
+  context = clf.sample_context(state, jax.random.key(1))
   with pytest.raises(ValueError, match="method='exact'"):
-    meta_nml.nml_probs(state, jnp.zeros((1, 2)), context, method="exact")
-  with pytest.raises(ValueError, match="settings=None"):
-    meta_nml.nml_probs(state.params, jnp.zeros((1, 2)), context)
+    nml_query.nml_probs(state.params, jnp.zeros((1, 2)), context, settings, method="exact")
+  with pytest.raises(ValueError, match="chunk_size=0"):
+    nml_query.nml_probs(state.params, jnp.zeros((1, 2)), context, settings, method="grad",
+                        chunk_size=0)
+  with pytest.raises(ValueError, match="input_size must be >= 1, got 0"):
+    meta_nml.Classifier(settings, 0)
 
 
 # -- behaviour on toy data -------------------------------------------------------------
@@ -242,7 +250,7 @@ def test_closer_to_exact_cnml_than_mle(toy):
   x = jnp.concatenate([neg, pos])
   y = jnp.concatenate([jnp.zeros(len(neg), jnp.int32), jnp.ones(len(pos), jnp.int32)])
   k_cnml, k_mle, k_ctx = jax.random.split(jax.random.key(10), 3)
-  p_cnml, _ = cnml.cnml_probs(cnml.mlp_log_probs, cnml.mlp_params(k_cnml, 2, (16, 16)), x, y,
+  p_cnml, _ = cnml.cnml_probs(common.log_probs, common.mlp_params(k_cnml, 2, (16, 16)), x, y,
                               jnp.ones(len(x)), queries, l2=1.0, solver="adam", steps=600)
   p_nml, _ = _mean_nml(state, queries, k_ctx)
   p_mle = _train_mle(k_mle, pos, neg)(queries)
@@ -272,8 +280,7 @@ def maze():
   k_ex, k_visit, k_init, k_train, k_mle = jax.random.split(jax.random.key(11), 5)
   success = env.success_examples(k_ex, 150)
   visited = _corridor_visits(k_visit)
-  state = meta_nml.init(k_init, SMALL, 2)
-  state, _ = meta_nml.meta_train(state, success, visited, k_train, 20)
+  state, _ = CLF.train(CLF.init(k_init), success, visited, k_train, 20)
   return success, visited, state, _train_mle(k_mle, success, visited)
 
 

@@ -19,11 +19,14 @@ from scipy.stats import spearmanr
 import envs
 from envs.point_maze import _inside
 from experiments import nml_fidelity as nf
+from experiments import nml_fidelity_data as data
+from experiments import nml_fidelity_report as report
 from mural_jax.classifiers import meta_nml
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = meta_nml.Settings(hidden=(32, 32), inner_lr=0.1, pool_size=128, points_per_task=16,
                         num_tasks=32, meta_batch=8, query_weight=0.25)
+CLF = meta_nml.Classifier(TOY, 2)
 PASSES = 20
 # Far, in-between and on-data queries.
 QUERIES = jnp.array([[4.5, -4.5], [-4.5, 4.5], [0.2, 0.2], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0],
@@ -40,9 +43,9 @@ def toy():
   pos = jax.random.normal(k_pos, (150, 2)) * 0.15 + 1.5
   neg = jax.random.normal(k_neg, (500, 2)) * 0.5 - 1.0
   held_out = jax.random.normal(k_held, (32, 2)) * 0.5 - 1.0    # visited states, not in the pool
-  state0 = meta_nml.init(k_init, TOY, 2)
-  untrained, _ = meta_nml.meta_train(state0, pos, neg, k_train, 0)
-  trained, _ = meta_nml.meta_train(state0, pos, neg, k_train, PASSES)
+  state0 = CLF.init(k_init)
+  untrained, _ = CLF.train(state0, pos, neg, k_train, 0)
+  trained, _ = CLF.train(state0, pos, neg, k_train, PASSES)
   return state0, untrained, trained, held_out, k_eval
 
 
@@ -69,7 +72,7 @@ def test_meta_training_brings_meta_nml_closer_to_exact_cnml(toy):
   x, y = untrained.pool_x, untrained.pool_y
   fitted = nf.cnml_base_fit(state0.params, x, y, l2=1.0, steps=300)
   p_cnml = nf.exact_cnml_probs(fitted, x, y, QUERIES, TOY.query_weight, l2=1.0, steps=300)
-  err = lambda s: np.abs(nf.meta_nml_probs(s, QUERIES, key, 16) - p_cnml).mean()
+  err = lambda s: np.abs(nf.meta_nml_probs(CLF, s, QUERIES, key, 16) - p_cnml).mean()
   before, after = err(untrained), err(trained)
   assert before - after > 0.1, (before, after)
   assert after < 0.16, (before, after)
@@ -79,22 +82,22 @@ def test_meta_training_brings_meta_nml_closer_to_exact_cnml(toy):
 
 def test_path_runs_from_start_to_goal_along_the_corridor():
   env = envs.make("zigzag_maze")
-  ends = nf.path_points(np.array([0.0, nf.PATH_LENGTH]))
+  ends = data.path_points(np.array([0.0, data.PATH_LENGTH]))
   np.testing.assert_allclose(ends, [np.asarray(env.start), np.asarray(env.goal)])
-  s = np.linspace(0, nf.PATH_LENGTH, 97)
-  distance = np.asarray(jax.vmap(env.geodesic_distance)(jnp.asarray(nf.path_points(s))))
+  s = np.linspace(0, data.PATH_LENGTH, 97)
+  distance = np.asarray(jax.vmap(env.geodesic_distance)(jnp.asarray(data.path_points(s))))
   assert spearmanr(s, distance)[0] < -0.99       # along the path the goal comes nearer
 
 
 @pytest.mark.parametrize("frontier", [3.0, 14.0, 22.0])
 def test_corridor_visits_lie_in_free_space_up_to_the_frontier(frontier):
   env = envs.make("zigzag_maze")
-  visits = nf.corridor_visits(np.random.default_rng(0), 2000, frontier)
+  visits = data.corridor_visits(np.random.default_rng(0), 2000, frontier)
   assert not any(bool(_inside(jnp.asarray(v), env.boxes)) for v in visits[::10])
   assert np.all(np.abs(visits) <= 4)
   geodesic = jax.vmap(env.geodesic_distance)
   distance = np.asarray(geodesic(jnp.asarray(visits)))
-  at_frontier, halfway = np.asarray(geodesic(jnp.asarray(nf.path_points(
+  at_frontier, halfway = np.asarray(geodesic(jnp.asarray(data.path_points(
       np.array([frontier, frontier / 2])))))
   assert distance.min() > at_frontier - 1.0      # measured: >= at_frontier - 0.67
   assert np.median(distance) > halfway           # densest near the start
@@ -104,7 +107,7 @@ def test_path_metrics():
   s = np.arange(0.0, 24.1, 1.5)
   p = np.where(s <= 6, 0.01, 0.5)
   p[-1] = 1.0
-  m = nf.path_metrics(p, s, frontier=6.0)
+  m = report.path_metrics(p, s, frontier=6.0)
   assert m["visited"] == pytest.approx(0.01) and m["unvisited"] == pytest.approx(0.5)
   assert m["goal"] == 1.0 and m["spearman"] > 0.8
 

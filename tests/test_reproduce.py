@@ -12,7 +12,7 @@ import time
 import jax
 import pytest
 
-from experiments import reproduce
+from experiments import reproduce, sweep_results
 from experiments.configs import base
 from mural_jax.metrics import read_jsonl, seed_summary
 
@@ -43,7 +43,7 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
   assert [(r["reward"], r["seed"]) for r in rows] == [
       ("mle", 0), ("mle", 1), ("sparse", 0), ("sparse", 1)]
   for r in rows:
-    metrics = [m for m in reproduce.read_metrics(
+    metrics = [m for m in sweep_results.read_metrics(
         os.path.join(_cell_dir(sweep, r["reward"]), "metrics.jsonl")) if m["seed"] == r["seed"]]
     assert [m["epoch"] for m in metrics] == list(range(1, 11))
     assert r["final_success"] == metrics[-1]["eval_success"]
@@ -90,7 +90,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(sweep, tmp_path):
   process.wait()
 
   cells = reproduce.make_cells(["zigzag_maze"], ["mle"], "tiny", 2, [], 1000)
-  partial = reproduce.write_results(out, cells, "killed", "commit")
+  partial = sweep_results.write_results(out, cells, "killed", "commit")
   assert partial and not any(r["finished"] for r in partial)
   assert all(r["env_steps"] < 1000 for r in partial)
   assert not os.path.exists(os.path.join(_cell_dir(out, "mle"), "finished.json"))
@@ -150,12 +150,12 @@ def test_rows_and_table_from_hand_made_metrics():
           "device": "cpu (2 cores)", "jax_version": "x", "commit": "abc", "finished": False}
   metrics = (_epochs([0, 0, 1, 1], seed=3) + _epochs([0, 1, 1, 1], seed=4)
              + _epochs([0, 0, 0], seed=5))
-  rows = reproduce.cell_rows(metrics, info)
+  rows = sweep_results.cell_rows(metrics, info)
   assert [(r["seed"], r["reward"], r["base_reward"]) for r in rows] == [
       (3, "mural_no_meta", "mural"), (4, "mural_no_meta", "mural"),
       (5, "mural_no_meta", "mural")]
   assert [r["first_success_steps"] for r in rows] == [300, 200, None]
-  line = reproduce.markdown_table(rows).splitlines()[-1]
+  line = sweep_results.markdown_table(rows).splitlines()[-1]
   assert line == ("| zigzag_maze | mural_no_meta | 2 / 3 | 250 | 0.67 | 0.67 | 5.00 | "
                   "300 (unfinished) | 1.5 min | cpu (2 cores) |")
 

@@ -8,13 +8,12 @@ import jax.numpy as jnp
 
 from experiments.configs import zigzag_maze
 from mural_jax import training
-from mural_jax.networks import mlp_apply
-from mural_jax.sac import SAC
+from mural_jax.sac import SAC, Settings
 
 
 @pytest.fixture(scope="module")
 def sac():
-  return SAC(obs_size=3, action_size=2, hidden=(16, 16), discount=0.9, init_alpha=0.5)
+  return SAC(3, 2, Settings(hidden=(16, 16), discount=0.9, init_alpha=0.5))
 
 
 def _np_mlp(params, x):

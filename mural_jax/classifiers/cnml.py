@@ -1,4 +1,4 @@
-"""Exact conditional NML (CNML): one full refit per query and proposed label.
+"""Exact conditional NML (CNML): one full refit per query and proposed label (`cnml` reward).
 
 For a query q and label y, theta_y minimises the weighted objective
 
@@ -14,7 +14,9 @@ that start, the same for both labels, so Z compares like with like.
 
 Models are given by `log_probs(params, x (..., D)) -> (..., 2)`:
 `linear_log_probs` (logistic regression; one-hot inputs without intercept make
-it the tabular model) and `mlp_log_probs` (the shared MLP with 2 logits).
+it the tabular model) and `common.log_probs` (the shared MLP with 2 logits).
+`Classifier` is the `cnml` reward's: the MLP fitted to half success examples,
+half replay states, queried by `cnml_probs`.
 
 Solvers, for a fixed number of steps (static shapes, vmappable):
 * "newton" (small convex models: linear, tabular): Newton with the dense
@@ -33,16 +35,19 @@ The tabular closed form of the `count` reward is here too: exact CNML of one
 free logit per grid cell is p = (w1 n1 + q) / (w1 n1 + w0 n0 + 2q).
 """
 
+import dataclasses
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import numpy as np
 import jax.numpy as jnp
 import optax
+from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from mural_jax.networks import mlp_apply, mlp_init
+from mural_jax import checks
+from mural_jax.classifiers import common
 
 SOLVERS = ("newton", "adam", "lbfgs")
 LogProbs = Callable[[object, jax.Array], jax.Array]
@@ -53,6 +58,86 @@ _NEWTON_STEP_SIZES = 2.0 ** np.arange(4, -16, -1)
 # exact singularity (cells without data), small enough that a logit heading for
 # an infinite optimum keeps moving until its probability is ~1e-9 from 0 or 1.
 _NEWTON_DAMPING = 1e-10
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """Exact CNML (`cnml` reward) and its tabular form on a grid (`count`): run config `cnml`."""
+
+  hidden: tuple[int, ...] = (2048, 2048)  # the meta-NML classifier's
+  solver: str = "adam"          # adam | lbfgs (MLP); newton (linear models)
+  steps: int = 1000             # full-batch steps per fit
+  learning_rate: float = 1e-2   # adam only
+  l2: float = 1.0               # 0.5 * l2 * |weights|^2 on the summed CE; without it a wide
+                                # MLP fits any added point and p ~ 1/2 everywhere
+  query_weight: float = 1.0
+  data_size: int = 256          # fitted data: half success examples, half replay states
+  grid_low: float = -4.0        # count rewards: [grid_low, grid_high]^D in
+  grid_high: float = 4.0        # grid_resolution cells per dimension
+  grid_resolution: int = 16
+
+  def __post_init__(self):
+    object.__setattr__(self, "hidden", tuple(self.hidden))
+    checks.hidden("cnml.hidden", self.hidden)
+    _check_solver(self.solver, self.steps, "cnml.")
+    checks.positive("cnml.learning_rate", self.learning_rate)
+    checks.positive("cnml.query_weight", self.query_weight)
+    checks.require(isinstance(self.l2, (int, float)) and self.l2 >= 0,
+                   f"cnml.l2 must be a number >= 0, got {self.l2!r}.")
+    checks.require(isinstance(self.data_size, int) and self.data_size >= 2
+                   and self.data_size % 2 == 0,
+                   f"cnml.data_size must be an even integer >= 2, got {self.data_size!r}.")
+    checks.require(self.grid_low < self.grid_high,
+                   f"cnml.grid_low ({self.grid_low!r}) must be below cnml.grid_high "
+                   f"({self.grid_high!r}).")
+    checks.positive_int("cnml.grid_resolution", self.grid_resolution)
+
+
+@struct.dataclass
+class State:
+  params: Any     # the MLP fitted on the data alone: every per-query fit starts here
+  x: jax.Array    # (n, D) data: replay states (label 0), then success examples (label 1)
+  y: jax.Array    # (n,) int32
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+  """Exact CNML of the shared MLP over inputs of size `input_size`: slow, for small studies."""
+
+  settings: Settings
+  input_size: int
+
+  @property
+  def num_negatives(self) -> int:
+    """Replay states one `train` call fits: half the data."""
+    return self.settings.data_size // 2
+
+  def _fit_kwargs(self) -> dict:
+    s = self.settings
+    return dict(l2=s.l2, solver=s.solver, steps=s.steps, learning_rate=s.learning_rate)
+
+  def init(self, key: jax.Array) -> State:
+    n = self.settings.data_size
+    return State(params=common.mlp_params(key, self.input_size, self.settings.hidden),
+                 x=jnp.zeros((n, self.input_size)), y=jnp.zeros((n,), jnp.int32))
+
+  def train(self, state: State, positives: jax.Array, negatives: jax.Array,
+            key: jax.Array) -> tuple[State, dict]:
+    """Refits a fresh MLP to negatives (data_size / 2, D) and as many resampled positives.
+
+    The previous state is replaced, not continued: CNML is defined by the data.
+    """
+    k_pos, k_init = jax.random.split(key)
+    x, y = common.balanced_batch(k_pos, positives, negatives)
+    params = common.mlp_params(k_init, self.input_size, self.settings.hidden)
+    params = fit(common.log_probs, params, x, y, jnp.ones(x.shape[0]), **self._fit_kwargs())
+    return State(params=params, x=x, y=y), {}
+
+  def probs(self, state: State, x: jax.Array) -> jax.Array:
+    """Exact CNML p(success) (B,) of x (B, D): two refits per query from the fitted MLP."""
+    return cnml_probs(common.log_probs, state.params, state.x, state.y,
+                      jnp.ones(state.x.shape[0]), x, query_weight=self.settings.query_weight,
+                      **self._fit_kwargs())[0]
 
 
 # -- models ------------------------------------------------------------------
@@ -71,29 +156,12 @@ def linear_log_probs(params: dict, x: jax.Array) -> jax.Array:
   return jnp.stack([jax.nn.log_sigmoid(-z), jax.nn.log_sigmoid(z)], -1)
 
 
-def mlp_params(key: jax.Array, input_dim: int, hidden) -> list:
-  """Fresh parameters of the shared MLP with 2 logits."""
-  return mlp_init(key, (input_dim, *hidden, 2))
-
-
-def mlp_log_probs(params, x: jax.Array) -> jax.Array:
-  """The shared ReLU MLP with 2 logits, softmax. x (..., D) -> log p (..., 2)."""
-  return jax.nn.log_softmax(mlp_apply(params, x))
-
-
 # -- fitting -----------------------------------------------------------------
 
-def l2_penalty(params) -> jax.Array:
-  """0.5 * sum of squared weights ("w" leaves), biases excluded."""
-  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-  return 0.5 * sum(jnp.sum(leaf ** 2) for path, leaf in leaves
-                   if getattr(path[-1], "key", None) == "w")
-
-
 def objective(log_probs: LogProbs, params, x, y, w, l2: float) -> jax.Array:
-  """Weighted summed cross-entropy of x (n, D), y (n,), w (n,) plus the L2 penalty."""
-  log_p = jnp.take_along_axis(log_probs(params, x), y[:, None], -1)[:, 0]
-  return -jnp.sum(w * log_p) + l2 * l2_penalty(params)
+  """Weighted summed cross-entropy of x (n, D), y (n,), w (n,) plus 0.5 * l2 * sum(w^2)."""
+  return (common.weighted_cross_entropy(log_probs(params, x), y, w)
+          + l2 * (0.5 * common.kernel_l2(params)))
 
 
 def _newton(loss, params, steps):
@@ -141,11 +209,10 @@ def _adam(loss, params, steps, learning_rate):
   return params
 
 
-def _check(solver, steps):
-  if solver not in SOLVERS:
-    raise ValueError(f"solver={solver!r} is invalid; valid: {', '.join(SOLVERS)}.")
-  if steps < 1:
-    raise ValueError(f"steps={steps} must be >= 1.")
+def _check_solver(solver, steps, prefix: str = "") -> None:
+  """Raises ValueError naming `prefix`solver or `prefix`steps and the valid values."""
+  checks.choice(f"{prefix}solver", solver, SOLVERS)
+  checks.positive_int(f"{prefix}steps", steps)
 
 
 @functools.partial(jax.jit, static_argnames=("log_probs", "solver", "steps"))
@@ -155,7 +222,7 @@ def fit(log_probs: LogProbs, params, x, y, w, l2: float = 0.0, solver: str = "ne
 
   `learning_rate` is used by "adam" only.
   """
-  _check(solver, steps)
+  _check_solver(solver, steps)
   loss = lambda p: objective(log_probs, p, x, y, w, l2)
   if solver == "newton":
     return _newton(loss, params, steps)
@@ -173,7 +240,7 @@ def cnml_probs(log_probs: LogProbs, params, x, y, w, queries, l2: float = 0.0,
   Data x (n, D), y (n,) int, w (n,) weights. Every (query, label) fit starts
   from `params` and runs `solver` for `steps` steps.
   """
-  _check(solver, steps)
+  _check_solver(solver, steps)
 
   def own_prob(query, label):
     xs = jnp.concatenate([x, query[None]])
@@ -205,12 +272,10 @@ def grid_cells(x: jax.Array, low, high, resolution: int) -> jax.Array:
   return jnp.sum(idx * strides, -1)
 
 
-def grid_counts(positives: jax.Array, negatives: jax.Array, low, high,
-                resolution: int) -> tuple[jax.Array, jax.Array]:
-  """Positive and negative counts n1, n0 per grid cell, each (resolution^D,)."""
-  cells = resolution ** positives.shape[-1]
-  count = lambda x: jnp.zeros((cells,)).at[grid_cells(x, low, high, resolution)].add(1.0)
-  return count(positives), count(negatives)
+def cell_counts(x: jax.Array, low, high, resolution: int, valid=None) -> jax.Array:
+  """Rows of x (N, D) per grid cell (resolution^D,); only rows where valid (N,) is True if given."""
+  add = 1.0 if valid is None else valid.astype(jnp.float32)
+  return jnp.zeros((resolution ** x.shape[-1],)).at[grid_cells(x, low, high, resolution)].add(add)
 
 
 def tabular_cnml(n1: jax.Array, n0: jax.Array, cells: jax.Array, query_weight: float = 1.0,
@@ -223,5 +288,5 @@ def tabular_cnml(n1: jax.Array, n0: jax.Array, cells: jax.Array, query_weight: f
 def count_probs(positives, negatives, queries, low, high, resolution: int,
                 query_weight: float = 1.0) -> jax.Array:
   """The `count` reward: tabular CNML of queries (B, D) on a grid; (n1+1)/(n1+n0+2)."""
-  n1, n0 = grid_counts(positives, negatives, low, high, resolution)
+  n1, n0 = (cell_counts(x, low, high, resolution) for x in (positives, negatives))
   return tabular_cnml(n1, n0, grid_cells(queries, low, high, resolution), query_weight)

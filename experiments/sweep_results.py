@@ -1,0 +1,157 @@
+"""The reproduction sweep's output directory: each cell's files (DIR/runs/<env>/<cell>)
+and the results aggregated from them. Kept apart from running the cells so the
+results can be regenerated, and tested, from the files alone.
+
+write_results turns every cell's metrics.jsonl and cell.json into DIR/results.json
+(one row per environment, cell and seed), DIR/results.md (one row per environment and
+cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png. A cell is duck-typed:
+env, name, preset, total_env_steps and train_args() as in experiments.reproduce.Cell.
+"""
+
+import collections
+import json
+import os
+import statistics
+
+from mural_jax import rewards
+from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
+
+
+# -- files of a cell --------------------------------------------------------------------------
+
+def workdir(out: str, cell) -> str:
+  return os.path.join(out, "runs", cell.env, cell.name)
+
+
+def read_metrics(path: str) -> list[dict]:
+  """The rows of a metrics.jsonl, skipping a line cut short by a kill; [] if absent."""
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        continue
+  return rows
+
+
+def read_json(path: str, default):
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_json(path: str, value) -> None:
+  """Writes atomically: a kill leaves the old file or the new one."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def mark_finished(cell, directory: str) -> None:
+  write_json(os.path.join(directory, "finished.json"), {"train_args": cell.train_args()})
+
+
+def is_finished(cell, directory: str) -> bool:
+  """A finished marker written for these very training arguments."""
+  marker = read_json(os.path.join(directory, "finished.json"), {})
+  return marker.get("train_args") == cell.train_args()
+
+
+# -- aggregation: metrics.jsonl -> rows -> table ----------------------------------------------
+
+def cell_rows(metrics: list[dict], info: dict) -> list[dict]:
+  """One results row per seed of a cell: `metrics` its metrics.jsonl rows, `info`
+  its cell.json (spec, wall_s, device, jax_version, commit) plus `finished`."""
+  by_seed = collections.defaultdict(list)
+  for r in metrics:
+    by_seed[r["seed"]].append(r)
+  return [{"env": info["env"], "reward": info["cell"], "base_reward": info["reward"],
+           "seed": seed, "preset": info["preset"], "overrides": info["overrides"],
+           **seed_summary(rows), "finished": info["finished"], "wall_s": info["wall_s"],
+           "seeds_in_job": len(info["seeds"]), "device": info["device"],
+           "jax_version": info["jax_version"], "commit": info["commit"]}
+          for seed, rows in sorted(by_seed.items())]
+
+
+def _number(value, digits: int = 2) -> str:
+  return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+  """One line per environment and cell (in the order of `rows`)."""
+  cells = collections.defaultdict(list)
+  for r in rows:
+    cells[r["env"], r["reward"]].append(r)
+  lines = ["| environment | cell | solved | steps to first success (median) | final success "
+           "(mean) | last 10% success (mean) | closest approach (median) | env steps | "
+           "wall time | device |", "|" + "---|" * 10]
+  for (env, name), group in cells.items():
+    firsts = [r["first_success_steps"] for r in group if r["first_success_steps"] is not None]
+    steps = f"{min(r['env_steps'] for r in group):,d}"
+    if not all(r["finished"] for r in group):
+      steps += " (unfinished)"
+    lines.append(" | ".join([
+        f"| {env}", rewards.label(name), f"{sum(r['solved'] for r in group)} / {len(group)}",
+        f"{statistics.median(firsts):,.0f}" if firsts else "-",
+        _number(statistics.fmean(r["final_success"] for r in group)),
+        _number(statistics.fmean(r["last10_success"] for r in group)),
+        _number(statistics.median(r["closest_approach"] for r in group)), steps,
+        f"{group[0]['wall_s'] / 60:.1f} min", f"{group[0]['device']} |"]))
+  return "\n".join(lines)
+
+
+def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
+  """results.md: the command, preset, budget and commit above the table."""
+  budgets = sorted({c.total_env_steps for c in cells})
+  missing = [f"{c.env} {c.name}" for c in cells
+             if not any(r["env"] == c.env and r["reward"] == c.name for r in rows)]
+  return "\n".join([
+      "# Reproduction sweep", "", f"    {command}", "",
+      f"Preset `{cells[0].preset}`, budget {' / '.join(f'{b:,d}' for b in budgets)} "
+      f"environment steps per seed, commit `{commit}`.", "",
+      f"Solved: final eval success >= {SOLVED} and mean eval success over the last "
+      f"{LAST_FRACTION:.0%} of epochs >= {SOLVED}. Eval success is read at the last step of "
+      "the deterministic evaluation episodes; steps to first success: the first epoch with "
+      "eval success > 0; closest approach: the smallest distance to the goal over all steps "
+      "of the evaluation episodes and all epochs.", "",
+      markdown_table(rows), "",
+      *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])
+
+
+def write_results(out: str, cells: list, command: str, commit: str) -> list[dict]:
+  """Regenerates results.json, results.md, curves.png and the trajectory plots from
+  every cell's files; returns the rows."""
+  from experiments.plot import plot_panels, plot_run_trajectories
+  from mural_jax.metrics import TRAJECTORIES
+  rows, curves = [], collections.defaultdict(dict)
+  for cell in cells:
+    directory = workdir(out, cell)
+    metrics = read_metrics(os.path.join(directory, "metrics.jsonl"))
+    info = read_json(os.path.join(directory, "cell.json"), None)
+    if not metrics or info is None:
+      continue
+    rows += cell_rows(metrics, {**info, "finished": is_finished(cell, directory)})
+    curves[cell.env][rewards.label(cell.name)] = metrics
+    saved, png = (os.path.join(directory, TRAJECTORIES),
+                  os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))
+    if (_is_2d(saved) and (not os.path.exists(png)
+                           or os.path.getmtime(png) < os.path.getmtime(saved))):
+      plot_run_trajectories(directory, png, label=rewards.label(cell.name))
+  write_json(os.path.join(out, "results.json"), rows)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write(markdown(rows, cells, command, commit))
+  if curves:
+    plot_panels([(f"{env}: eval success rate", runs, "eval_success")
+                 for env, runs in curves.items()], os.path.join(out, "curves.png"))
+  return rows
+
+
+def _is_2d(trajectories_path: str) -> bool:
+  """Saved evaluation paths of points in a plane (the mazes): worth a trajectory plot."""
+  import numpy as np
+  return (os.path.exists(trajectories_path)
+          and np.load(trajectories_path)["trajectories"].shape[-1] == 2)

@@ -1,0 +1,131 @@
+"""The typed run config: one frozen dataclass tree, the single source of every default.
+
+Each section is its component's own settings class (`sac.Settings`,
+`mle.Settings` for `classifier`, `meta_nml.Settings`, `cnml.Settings`,
+`bonuses.Settings` for `exploration`, `parallel.MeshSettings` for `mesh`), which
+validates its fields when built; `RunConfig` checks the run-level fields and
+the ones that span sections. Defaults are the paper's (the public code's).
+
+The ml_collections configs in `experiments/configs` start from
+`RunConfig(env).to_dict()` and override per task and preset; the command line
+overrides those; `RunConfig.of` turns the result into this typed object, and
+that is what the trainer, runner and checkpoints read.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Any, Mapping
+
+from mural_jax import bonuses, checks, parallel
+from mural_jax import sac as sac_lib
+from mural_jax.classifiers import cnml as cnml_lib
+from mural_jax.classifiers import meta_nml as meta_nml_lib
+from mural_jax.classifiers import mle
+
+RELABEL_MODES = ("batch", "collect")
+
+# Run-level fields that must be positive integers.
+_POSITIVE_INTS = ("total_env_steps", "epoch_length", "num_envs", "eval_episodes",
+                  "replay_capacity", "num_success_examples", "num_seeds", "checkpoint_every",
+                  "keep_checkpoints", "log_every_epochs")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Every setting of a mural_jax run."""
+  env: str
+  env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # env overrides
+  preset: str = "paper"          # the experiments/configs preset it was built from
+  reward: str = "mural"          # see mural_jax.rewards.names()
+  relabel: str = "batch"         # batch: recompute per SAC minibatch; collect: store at collection
+  seed: int = 0
+  total_env_steps: int = 1_000_000  # 1000 epochs of 1000 steps
+  epoch_length: int = 1000       # environment steps per epoch, summed over num_envs
+  num_envs: int = 1
+  eval_episodes: int = 3
+  warmup_steps: int = 1000       # uniform-random actions before the policy acts
+  replay_capacity: int = 1_500_000
+  num_success_examples: int = 150
+  episode_length: int = 0        # 0: the environment's own horizon
+  sac: sac_lib.Settings = sac_lib.Settings()
+  classifier: mle.Settings = mle.Settings()                  # the `mle` and `vice` rewards
+  meta_nml: meta_nml_lib.Settings = meta_nml_lib.Settings()  # the `mural` reward
+  cnml: cnml_lib.Settings = cnml_lib.Settings()              # the `cnml` and `count` rewards
+  exploration: bonuses.Settings = bonuses.Settings()         # `count_bonus` and `rnd`
+  # num_seeds independent runs (seeds seed, seed+1, ...) in one job; see MeshSettings.
+  num_seeds: int = 1
+  mesh: parallel.MeshSettings = parallel.MeshSettings()
+  checkpoint_every: int = 10     # epochs between checkpoints (and one at exit)
+  keep_checkpoints: int = 3      # the latest K checkpoints are kept
+  log_every_epochs: int = 1
+  quiet: bool = False            # no progress lines (batch jobs)
+
+  def __post_init__(self):
+    import envs  # not at import time: a maze-only user never loads the MJX registry's deps
+    from mural_jax import rewards
+    envs.check_name(self.env)
+    rewards.check_name(self.reward)
+    checks.choice("relabel mode", self.relabel, RELABEL_MODES)
+    for name in _POSITIVE_INTS:
+      checks.positive_int(name, getattr(self, name))
+    checks.non_negative_int("warmup_steps", self.warmup_steps)
+    checks.non_negative_int("episode_length", self.episode_length,
+                            " (0: the environment's own)")
+    checks.require(self.epoch_length % self.num_envs == 0,
+                   f"epoch_length ({self.epoch_length}) must be a multiple of num_envs "
+                   f"({self.num_envs}).")
+    checks.require(self.total_env_steps >= self.epoch_length,
+                   f"total_env_steps ({self.total_env_steps}) must be at least one epoch "
+                   f"(epoch_length = {self.epoch_length}).")
+    checks.require(self.replay_capacity >= self.num_envs,
+                   f"replay_capacity ({self.replay_capacity}) must hold at least one "
+                   f"vectorised step (num_envs = {self.num_envs}).")
+    updates = self.sac.updates_per_step * self.num_envs
+    checks.require(updates >= 1 and math.isclose(updates, round(updates)),
+                   f"sac.updates_per_step * num_envs must be a whole number of updates per "
+                   f"vectorised step, >= 1; got {self.sac.updates_per_step} * {self.num_envs}.")
+    checks.require(self.num_seeds % self.mesh.seeds == 0,
+                   f"num_seeds ({self.num_seeds}) must be a multiple of mesh.seeds "
+                   f"({self.mesh.seeds}), the devices that split the seeds.")
+    for name, value in (("num_envs", self.num_envs), ("sac.batch_size", self.sac.batch_size)):
+      checks.require(value % self.mesh.data == 0,
+                     f"{name} ({value}) must be a multiple of mesh.data ({self.mesh.data}), "
+                     "the devices that split one seed's batch.")
+
+  @classmethod
+  def of(cls, config) -> "RunConfig":
+    """`config` as a RunConfig: itself, or built from a ConfigDict or nested mapping.
+
+    Raises ValueError naming an unknown field and the valid ones, or a bad value.
+    """
+    if isinstance(config, cls):
+      return config
+    return _build(cls, config.to_dict() if hasattr(config, "to_dict") else dict(config), "")
+
+  def to_dict(self) -> dict:
+    """Nested plain dict (tuples stay tuples): the input of ml_collections configs."""
+    return dataclasses.asdict(self)
+
+  def to_json(self, **kwargs) -> str:
+    return json.dumps(self.to_dict(), **kwargs)
+
+
+def _build(cls, values: Mapping, prefix: str):
+  """`cls(**values)`, building dataclass-typed fields from their nested mappings."""
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise ValueError(f"Unknown config field {prefix + unknown[0]!r}; valid fields"
+                     f"{' of ' + prefix[:-1] if prefix else ''}: {', '.join(fields)}.")
+  kwargs = {}
+  for name, value in values.items():
+    kind = fields[name].type
+    if dataclasses.is_dataclass(kind) and not isinstance(value, kind):
+      value = _build(kind, dict(value), f"{prefix}{name}.")
+    elif name == "env_kwargs":
+      value = dict(value)
+    elif isinstance(value, list):
+      value = tuple(value)
+    kwargs[name] = value
+  return cls(**kwargs)

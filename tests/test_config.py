@@ -1,0 +1,53 @@
+"""The typed run config: built from the ml_collections configs, checked field by field."""
+
+import dataclasses
+
+import pytest
+
+from experiments.configs import base
+from mural_jax import training
+from mural_jax.config import RunConfig
+
+
+def _tiny(**overrides):
+  config = base.get_config("zigzag_maze", "tiny")
+  for path, value in overrides.items():
+    section, _, field = path.rpartition(".")
+    (config[section] if section else config)[field] = value
+  return config
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("sac.tau", 2.0, "sac.tau must be in (0, 1], got 2.0"),
+    ("sac.hidden", (), "sac.hidden must be a non-empty list of positive layer widths"),
+    ("meta_nml.pool_size", 3, "meta_nml.pool_size"),
+    ("classifier.batch_size", 0, "classifier.batch_size"),
+    ("exploration.rnd_lr", -1.0, "exploration.rnd_lr"),
+    ("cnml.solver", "sgd", "cnml.solver"),
+    ("mesh.data", 0, "mesh.data must be a positive integer, got 0"),
+    ("num_envs", 3, "epoch_length (100) must be a multiple of num_envs (3)"),
+    ("relabel", "never", "Unknown relabel mode 'never'; valid choices: batch, collect"),
+])
+def test_a_bad_value_is_refused_naming_its_field(path, value, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    RunConfig.of(_tiny(**{path: value}))
+
+
+def test_an_unknown_field_names_the_valid_ones():
+  fields = base.get_config("zigzag_maze", "tiny").to_dict()
+  fields["sac"]["hiden"] = (8,)
+  with pytest.raises(ValueError, match=r"Unknown config field 'sac.hiden'; valid fields of "
+                                       r"sac: hidden, actor_lr"):
+    RunConfig.of(fields)
+
+
+def test_the_typed_config_is_what_the_trainer_reads():
+  config = _tiny(**{"sac.hidden": [8, 8]})  # a list, as a JSON or flag value may be
+  typed = RunConfig.of(config)
+  assert typed.sac.hidden == (8, 8) and isinstance(typed.sac.hidden, tuple)
+  assert RunConfig.of(typed) is typed
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    typed.sac.tau = 0.5
+  trainer = training.Trainer(config)
+  assert trainer.config == typed
+  assert trainer.sac.settings is trainer.config.sac
