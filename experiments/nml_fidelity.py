@@ -60,10 +60,8 @@ GRID_LOW, GRID_HIGH, GRID_CELLS = -4.0, 4.0, 16   # the count reward's grid (cnm
 def preset_settings(preset: str):
   """Meta-NML settings of a config preset (the zigzag's)."""
   from experiments.configs import base
-  from mural_jax import rewards
-  from mural_jax.classifiers import meta_nml
-  return rewards.settings_of(meta_nml.Settings,
-                             base.get_config("zigzag_maze", preset).meta_nml)
+  from mural_jax.config import RunConfig
+  return RunConfig.of(base.get_config("zigzag_maze", preset)).meta_nml
 
 
 def meta_nml_probs(classifier, state, queries, key, num_contexts: int) -> np.ndarray:

@@ -92,9 +92,9 @@ def cnml_query_seconds(timed_steps: int):
   """Seconds of one exact-CNML query (two fits), scaled from `timed_steps` fit steps."""
   import jax
   import jax.numpy as jnp
-  from mural_jax import rewards
   from mural_jax.classifiers import cnml, common
-  c = rewards.settings_of(cnml.Settings, _config("cnml").cnml)
+  from mural_jax.config import RunConfig
+  c = RunConfig.of(_config("cnml")).cnml
   key_x, key_p = jax.random.split(jax.random.key(2))
   x = jax.random.uniform(key_x, (c.data_size, 2), minval=-4, maxval=4)
   y = jnp.repeat(jnp.arange(2, dtype=jnp.int32), c.data_size // 2)

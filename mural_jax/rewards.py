@@ -13,7 +13,7 @@ state ("batch" relabelling, the default) or once per transition at collection
 time ("collect", the original scheme). It never asks which source it holds.
 
 The learned sources wrap an object of `mural_jax.classifiers` (or `bonuses.RND`)
-built from its config section's `Settings` (`settings_of`) and the classifier
+built from its typed config section (a `Settings`) and the classifier
 input size; this module only wires its ``init``/``train``/``probs`` to the interface.
 """
 
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mural_jax import bonuses
+from mural_jax.config import RunConfig
 from mural_jax.classifiers import cnml, common, meta_nml, mle
 
 
@@ -66,14 +67,6 @@ def _l2(config, env) -> RewardSource:
       rewards=lambda center, x, key: -jnp.linalg.norm(goal(x) - center, axis=-1))
 
 
-def settings_of(cls, section):
-  """Settings `cls` of a config section: built from a ConfigDict or mapping of its fields,
-  or the section itself if it already is a `cls`."""
-  if isinstance(section, cls):
-    return section
-  return cls(**(section.to_dict() if hasattr(section, "to_dict") else section))
-
-
 def _probability(name: str, clf) -> RewardSource:
   """p(success) of a classifier of the shared shape: init(key), train(state, positives,
   negatives, key), probs(state, x) and num_negatives."""
@@ -86,7 +79,7 @@ def _probability(name: str, clf) -> RewardSource:
 
 def _mle(config, env) -> RewardSource:
   """Success probability of a plain maximum-likelihood classifier (the ablation)."""
-  return _probability("mle", mle.Classifier(settings_of(mle.Settings, config.classifier),
+  return _probability("mle", mle.Classifier(config.classifier,
                                             env.classifier_input_size))
 
 
@@ -99,7 +92,7 @@ def classifier_input_is_observation(env) -> bool:
 
 def _vice(config, env) -> RewardSource:
   """VICE: the classifier's logit, Keras kernel-only L2, optionally the pi-aware loss."""
-  clf = mle.Classifier(settings_of(mle.Settings, config.classifier), env.classifier_input_size,
+  clf = mle.Classifier(config.classifier, env.classifier_input_size,
                        vice=True)
   if clf.vice_loss and not classifier_input_is_observation(env):
     raise ValueError(
@@ -121,7 +114,7 @@ def _mural(config, env) -> RewardSource:
   Each `rewards` call draws one context from the last meta-training pool and
   shares it across the batch (the distance weights still depend on each query).
   """
-  clf = meta_nml.Classifier(settings_of(meta_nml.Settings, config.meta_nml),
+  clf = meta_nml.Classifier(config.meta_nml,
                             env.classifier_input_size)
   return RewardSource(
       name="mural", init=lambda key, positives: clf.init(key),
@@ -134,13 +127,13 @@ def _mural(config, env) -> RewardSource:
 
 def _cnml(config, env) -> RewardSource:
   """Exact CNML p(success): two full MLP fits per queried state (slow: small studies)."""
-  return _probability("cnml", cnml.Classifier(settings_of(cnml.Settings, config.cnml),
+  return _probability("cnml", cnml.Classifier(config.cnml,
                                               env.classifier_input_size))
 
 
 def _grid(config, env):
   """The count grid of `config.cnml` over the classifier input: (cells of x, counts of x)."""
-  c = settings_of(cnml.Settings, config.cnml)
+  c = config.cnml
   cells = c.grid_resolution ** env.classifier_input_size
   if cells > 2 ** 24:
     raise ValueError(
@@ -161,7 +154,7 @@ def _count(config, env) -> RewardSource:
   reference's Laplace reward: equal numbers of positives and negatives).
   """
   cell_of, counts = _grid(config, env)
-  q = settings_of(cnml.Settings, config.cnml).query_weight
+  q = config.cnml.query_weight
 
   def train(n, data, key):
     positives = common.resample(key, data.positives, data.valid.shape[0])
@@ -179,7 +172,7 @@ def _count(config, env) -> RewardSource:
 def _count_bonus(config, env) -> RewardSource:
   """The sparse reward plus beta / sqrt(N(s)), N: visits of the cell over the whole buffer."""
   cell_of, counts = _grid(config, env)
-  beta = settings_of(bonuses.Settings, config.exploration).count_beta
+  beta = config.exploration.count_beta
   return RewardSource(
       name="count_bonus", whole_buffer=True,
       init=lambda key, positives: counts(positives, jnp.zeros(positives.shape[:1], bool)),
@@ -190,7 +183,7 @@ def _count_bonus(config, env) -> RewardSource:
 
 def _rnd(config, env) -> RewardSource:
   """The sparse reward plus beta times the normalised RND bonus on the classifier input."""
-  e = settings_of(bonuses.Settings, config.exploration)
+  e = config.exploration
   rnd = bonuses.RND(e, env.classifier_input_size)
   return RewardSource(
       name="rnd", init=lambda key, positives: rnd.init(key),
@@ -230,6 +223,7 @@ def check_name(name: str) -> None:
 
 
 def make(name: str, config, env) -> RewardSource:
-  """The reward source `name` for `env`, configured by the run's `config`."""
+  """The reward source `name` for `env`, configured by the run's `config` (a
+  `RunConfig`, or a ConfigDict / mapping of one)."""
   check_name(name)
-  return _SOURCES[name](config, env)
+  return _SOURCES[name](RunConfig.of(config), env)

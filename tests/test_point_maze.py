@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from envs import point_maze
 
 PAD = 0.15
 LEFT_FACE = -4 / 3 - PAD  # the zigzag's first wall, padded

@@ -9,6 +9,7 @@ import envs
 from experiments.configs import zigzag_maze
 from mural_jax import bonuses, rewards, training
 from mural_jax.classifiers import cnml, meta_nml, mle
+from mural_jax.config import RunConfig
 
 
 def _config(reward, **meta):
@@ -31,15 +32,16 @@ def test_count_reward_rejects_a_grid_too_large_for_the_input():
                                          (meta_nml.Settings, "meta_nml"),
                                          (cnml.Settings, "cnml"),
                                          (bonuses.Settings, "exploration")])
-def test_settings_of_a_config_section_or_of_settings(cls, section):
-  """A ConfigDict section builds its Settings field by field; a Settings passes unchanged."""
+def test_a_config_section_types_as_its_settings(cls, section):
+  """A ConfigDict section builds its Settings field by field; a typed config passes unchanged."""
   config = _config("mural")
-  settings = rewards.settings_of(cls, config[section])
+  typed = RunConfig.of(config)
+  settings = getattr(typed, section)
   assert isinstance(settings, cls)
   expected = {k: tuple(v) if isinstance(v, (list, tuple)) else v
               for k, v in config[section].to_dict().items()}
   assert vars(settings) == expected
-  assert rewards.settings_of(cls, settings) is settings
+  assert RunConfig.of(typed) is typed
 
 
 def test_mural_follows_the_meta_training_schedule_in_the_trainer():
@@ -47,7 +49,7 @@ def test_mural_follows_the_meta_training_schedule_in_the_trainer():
   config = _config("mural")
   trainer = training.Trainer(config)
   state = trainer.init(jax.random.key(0))
-  steps_per_pass = rewards.settings_of(meta_nml.Settings, config.meta_nml).steps_per_pass
+  steps_per_pass = RunConfig.of(config).meta_nml.steps_per_pass
   meta_steps = []
   for _ in range(3):
     state, metrics = trainer.run_epoch(state)
