@@ -22,6 +22,8 @@ from envs.base import MuralEnv, State, uniform_in_ball
 
 # The observation and classifier input: the point's position, the goal coordinates.
 POS = slice(0, 2)
+# The reference's success examples: within 0.05 of the goal (the success test: 0.5).
+EXAMPLE_RADIUS = 0.05
 
 # A point stopped by a wall is left this far outside the box face, so the next
 # move starts strictly outside every box.
@@ -99,7 +101,7 @@ class PointMaze(MuralEnv):
 
   def __init__(self, walls, goal, start=(-3.0, -3.0), arena=4.0, radius=0.15,
                step_scale=0.5, success_radius=0.5, episode_length=100,
-               example_radius=0.05):
+               example_radius=EXAMPLE_RADIUS):
     """`walls`: segments ((x0, y0), (x1, y1)), each horizontal or vertical."""
     walls = np.asarray(walls, np.float32).reshape(-1, 2, 2)
     if np.any((walls[:, 0, 0] != walls[:, 1, 0]) & (walls[:, 0, 1] != walls[:, 1, 1])):

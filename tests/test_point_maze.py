@@ -1,5 +1,7 @@
 """Maze geometry and dynamics against hand-computed cases and an independent crossing test."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,22 @@ def test_success_examples_all_succeed(name):
   assert x.shape == (150, 2)
   assert bool(jnp.all(env.is_success(x)))
   assert float(jnp.max(jnp.linalg.norm(x - env.goal, axis=-1))) <= 0.05 + 1e-6
+
+
+@pytest.mark.parametrize("name", ["zigzag_maze", "spiral_maze"])
+def test_example_radius_is_a_config_field(name):
+  """`--config.env_kwargs.example_radius` reaches the environment the trainer builds."""
+  from mural_jax.config import RunConfig
+  config = importlib.import_module(f"experiments.configs.{name}").get_config("cpu")
+  assert config.env_kwargs.example_radius == 0.05
+  config.env_kwargs.example_radius = 0.45
+  env = envs.make(name, **RunConfig.of(config).env_kwargs)
+  d = jnp.linalg.norm(env.success_examples(jax.random.key(0), 2000) - env.goal, axis=-1)
+  assert 0.4 < float(d.max()) <= 0.45 + 1e-6  # the wider disc is used, and filled
+  assert bool(jnp.all(env.is_success(env.success_examples(jax.random.key(1), 500))))
+  config.env_kwargs.example_radius = 0.5
+  with pytest.raises(ValueError, match="example_radius=0.5 must lie in"):
+    envs.make(name, **RunConfig.of(config).env_kwargs)
 
 
 def test_brax_api_jit_vmap_and_metrics(zigzag):
