@@ -69,17 +69,23 @@ def plot_learning_curves(runs: dict, path: str) -> str:
   return plot_panels([(title, runs, key) for key, title in CURVES], path)
 
 
-def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
-  """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
-  and arena if it has them (the point mazes, the ant maze). Writes a PNG."""
-  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+def draw_arena(ax, env) -> None:
+  """`env`'s walls, arena and goal on `ax` where it has them (the point mazes, the ant
+  maze), in the goal's coordinates."""
   for wall in getattr(env, "walls", ()):
     ax.plot(wall[:, 0], wall[:, 1], color="black", linewidth=3, solid_capstyle="round")
   if hasattr(env, "arena"):  # half-widths: one for a square, (x, y) for a rectangle
     x, y = np.broadcast_to(np.asarray(env.arena, float), (2,))
     ax.plot([-x, x, x, -x, -x], [-y, -y, y, y, -y], color="black", linewidth=1)
-  if getattr(env, "goal_slice", None) == slice(0, 2):  # the paths' axes are the goal's
+  if getattr(env, "goal_slice", None) == slice(0, 2):  # the axes are the goal's
     ax.plot(*np.asarray(env.goal), "*", color="gold", markersize=14, markeredgecolor="k")
+
+
+def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
+  """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
+  and arena if it has them (the point mazes, the ant maze). Writes a PNG."""
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  draw_arena(ax, env)
   paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
   for i, p in enumerate(paths):
     ax.plot(p[:, 0], p[:, 1], color=plt.cm.viridis(i / max(len(paths) - 1, 1)), alpha=0.8)

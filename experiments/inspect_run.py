@@ -1,0 +1,123 @@
+"""Why a point-maze seed is stuck: its reward, data and policy at a checkpoint.
+
+  python -m experiments.inspect_run WORKDIR --out=inspect.png [--epoch=N] [--draws=8]
+
+One column per seed, from the checkpoint of `--epoch` (default: the latest):
+the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
+over `--draws` draws), where the replay's states lie (log counts), and the
+deterministic policy's action on a grid. Prints per seed the replay's states inside
+the success disc and the reward at the goal. A run on another environment than the
+point mazes is refused: the maps need the observation to be the (x, y) position.
+"""
+
+import json
+import os
+
+from absl import app, flags, logging
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from experiments import cli  # noqa: E402
+from experiments.plot import draw_arena  # noqa: E402
+
+MAZES = ("zigzag_maze", "spiral_maze")
+ARROWS = 17  # policy arrows per axis
+
+
+def load(workdir: str, epoch=None):
+  """(trainer, state) of the run in `workdir` at `epoch` (None: the latest checkpoint)."""
+  from mural_jax.checkpoints import Checkpointer
+  from mural_jax.config import RunConfig
+  from mural_jax.training import Trainer
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = RunConfig.of(json.load(f))
+  if config.env not in MAZES:
+    raise ValueError(f"{workdir} is a {config.env} run; inspect_run maps the point mazes: "
+                     f"{', '.join(MAZES)}.")
+  trainer = Trainer(config)
+  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
+  if checkpointer.latest_epoch() is None:
+    raise ValueError(f"{workdir} has no checkpoint.")
+  state = checkpointer.restore(trainer.abstract_state, epoch)
+  checkpointer.close()
+  return trainer, state
+
+
+def seed_views(trainer, state, grid: int, draws: int, key) -> list[dict]:
+  """Per seed: reward (grid, grid), replay positions (N, 2), actions (ARROWS, ARROWS, 2)."""
+  import jax
+  import jax.numpy as jnp
+  env = trainer.env
+  def lattice(n):
+    axis = np.linspace(-env.arena, env.arena, n)
+    return jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), jnp.float32)
+  queries = jnp.concatenate([lattice(grid), env.goal[None]])  # the grid, then the goal
+  views = []
+  for s in range(trainer.num_seeds):
+    one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
+    key, k = jax.random.split(key)
+    reward = np.mean([trainer.source.rewards(one.reward, queries, d)
+                      for d in jax.random.split(k, draws)], 0)
+    visited = np.asarray(one.replay.data["next_x"][:int(one.replay.size)])
+    actions = np.asarray(trainer.sac.deterministic_action(one.sac.actor, lattice(ARROWS)))
+    views.append({"seed": int(trainer.seeds[s]), "reward": reward[:-1].reshape(grid, grid),
+                  "goal_reward": float(reward[-1]), "visited": visited,
+                  "actions": actions.reshape(ARROWS, ARROWS, 2),
+                  "in_success_disc": int(np.sum(np.asarray(env.is_success(visited))))})
+  return views
+
+
+def plot(env, views: list[dict], path: str, title: str) -> str:
+  extent = (-env.arena, env.arena, -env.arena, env.arena)
+  fig, axes = plt.subplots(3, len(views), figsize=(3.6 * len(views), 10.5), squeeze=False)
+  for col, v in zip(axes.T, views):
+    image = col[0].imshow(v["reward"], origin="lower", extent=extent, vmin=0, vmax=1)
+    col[0].set_title(f"seed {v['seed']}: reward")
+    counts, _, _ = np.histogram2d(v["visited"][:, 0], v["visited"][:, 1], bins=40,
+                                  range=[extent[:2], extent[2:]])
+    col[1].imshow(np.log1p(counts.T), origin="lower", extent=extent, cmap="magma")
+    col[1].set_title(f"replay visits (log), {v['in_success_disc']} in the disc")
+    axis = np.linspace(-env.arena, env.arena, ARROWS)
+    spacing = axis[1] - axis[0]  # an action of norm 1 is drawn 0.9 spacings long
+    col[2].quiver(axis, axis, v["actions"][..., 0], v["actions"][..., 1], angles="xy",
+                  scale_units="xy", scale=1 / (0.9 * spacing), width=0.005)
+    col[2].set_title("deterministic action")
+    for ax in col:
+      draw_arena(ax, env)
+      ax.set(aspect="equal", xlim=extent[:2], ylim=extent[2:])
+  fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+  fig.suptitle(title)
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+  return path
+
+
+def main(argv):
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  import jax
+  if len(argv) != 2:
+    cli.fail("Give one run directory (with config.json and checkpoints/).")
+  try:
+    trainer, state = load(argv[1], _EPOCH.value)
+  except (ValueError, OSError) as e:
+    cli.fail(str(e))
+  views = seed_views(trainer, state, _GRID.value, _DRAWS.value, jax.random.key(0))
+  epoch = int(np.max(np.asarray(state.epoch)))
+  for v in views:
+    print(f"seed {v['seed']}: reward at the goal {v['goal_reward']:.2f}, "
+          f"{v['in_success_disc']} replay states in the success disc")
+  print(plot(trainer.env, views, _OUT.value,
+             f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"))
+
+
+if __name__ == "__main__":
+  _OUT = flags.DEFINE_string("out", "inspect.png", "Output PNG.")
+  _EPOCH = flags.DEFINE_integer("epoch", None, "Checkpoint epoch (default: the latest).")
+  _DRAWS = flags.DEFINE_integer("draws", 8, "Reward draws averaged (contexts of meta-NML).",
+                                lower_bound=1)
+  _GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.", lower_bound=2)
+  app.run(main, flags_parser=cli.parse_flags)

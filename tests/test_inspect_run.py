@@ -1,0 +1,68 @@
+"""inspect_run: a maze run's reward, data and policy read back from its checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import jax
+
+from experiments import inspect_run
+from experiments.configs import zigzag_maze
+from mural_jax import runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_views_of_every_seed_from_the_latest_checkpoint(tmp_path):
+  config = zigzag_maze.get_config("tiny")
+  config.update(total_env_steps=200, num_seeds=2, quiet=True)
+  workdir = str(tmp_path / "run")
+  runner.run_workdir(config, workdir)
+
+  trainer, state = inspect_run.load(workdir)
+  assert np.all(np.asarray(state.epoch) == 2)  # the latest checkpoint: both epochs
+  # Seed 1's first three states moved into the success disc (a tiny run stays near the start).
+  next_x = state.replay.data["next_x"].at[1, :3].set(trainer.env.goal + 0.3)
+  state = state.replace(replay=state.replay.replace(data={**state.replay.data, "next_x": next_x}))
+  views = inspect_run.seed_views(trainer, state, grid=9, draws=2, key=jax.random.key(0))
+  assert [v["seed"] for v in views] == [0, 1]
+  for s, v in enumerate(views):
+    # Every state the seed visited, counted with a plain distance test.
+    size = int(state.replay.size[s])
+    assert v["visited"].shape == (size, 2) and size == 200
+    in_disc = np.linalg.norm(v["visited"] - np.asarray(trainer.env.goal), axis=-1) <= 0.5
+    assert v["in_success_disc"] == int(in_disc.sum())
+    assert v["reward"].shape == (9, 9)
+    assert np.all((v["reward"] >= 0) & (v["reward"] <= 1))  # probabilities
+    assert 0 <= v["goal_reward"] <= 1
+    assert v["actions"].shape == (inspect_run.ARROWS, inspect_run.ARROWS, 2)
+    assert np.all(np.abs(v["actions"]) < 1)
+  assert views[1]["in_success_disc"] >= 3
+  # The two seeds learnt different things.
+  assert not np.allclose(views[0]["reward"], views[1]["reward"])
+  path = inspect_run.plot(trainer.env, views, str(tmp_path / "inspect.png"), "tiny")
+  assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refuses_other_environments_and_runs_without_checkpoints(tmp_path):
+  config = zigzag_maze.get_config("tiny").to_dict()
+  config["env"] = "sawyer_push"
+  os.makedirs(tmp_path / "push")
+  (tmp_path / "push" / "config.json").write_text(json.dumps(config))
+  with pytest.raises(ValueError, match="sawyer_push run; inspect_run maps the point mazes: "
+                                       "zigzag_maze, spiral_maze"):
+    inspect_run.load(str(tmp_path / "push"))
+
+  config["env"] = "zigzag_maze"
+  os.makedirs(tmp_path / "empty")
+  (tmp_path / "empty" / "config.json").write_text(json.dumps(config))
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.inspect_run", str(tmp_path / "empty"),
+       f"--out={tmp_path / 'x.png'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  assert "has no checkpoint" in result.stderr
+  assert not (tmp_path / "x.png").exists()
