@@ -78,3 +78,12 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
                       points_per_task=16, meta_batch=4)
     c.checkpoint_every = 1
   return c
+
+
+def maze_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
+  """A point maze's config: `get_config` with the success examples' disc as a field,
+  overridable (`--config.env_kwargs.example_radius=0.45`); default the reference's 0.05."""
+  from envs import point_maze
+  c = get_config(env, preset)
+  c.env_kwargs.example_radius = point_maze.EXAMPLE_RADIUS
+  return c
