@@ -25,6 +25,11 @@ def names() -> list[str]:
   return sorted(_REGISTRY)
 
 
+def point_mazes() -> list[str]:
+  """The point mazes' names, in registry order: their observation is the (x, y) position."""
+  return [n for n, target in _REGISTRY.items() if target.startswith("envs.point_maze:")]
+
+
 def check_name(name: str) -> None:
   """Raises ValueError naming `name` and the valid choices if it is unknown."""
   if name not in _REGISTRY:
@@ -42,5 +47,5 @@ def make(name: str, **overrides) -> MuralEnv:
     raise ValueError(f"Bad overrides {sorted(overrides)} for environment {name!r}: {e}") from e
 
 
-__all__ = ["make", "names", "check_name", "MuralEnv", "State",
+__all__ = ["make", "names", "point_mazes", "check_name", "MuralEnv", "State",
            "AutoResetWrapper", "wrap_for_training"]

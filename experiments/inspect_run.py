@@ -23,20 +23,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 from experiments import cli  # noqa: E402
 from experiments.plot import draw_arena  # noqa: E402
 
-MAZES = ("zigzag_maze", "spiral_maze")
 ARROWS = 17  # policy arrows per axis
 
 
 def load(workdir: str, epoch=None):
   """(trainer, state) of the run in `workdir` at `epoch` (None: the latest checkpoint)."""
+  import envs
   from mural_jax.checkpoints import Checkpointer
   from mural_jax.config import RunConfig
   from mural_jax.training import Trainer
   with open(os.path.join(workdir, "config.json")) as f:
     config = RunConfig.of(json.load(f))
-  if config.env not in MAZES:
+  if config.env not in envs.point_mazes():
     raise ValueError(f"{workdir} is a {config.env} run; inspect_run maps the point mazes: "
-                     f"{', '.join(MAZES)}.")
+                     f"{', '.join(envs.point_mazes())}.")
   trainer = Trainer(config)
   checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
   if checkpointer.latest_epoch() is None:
