@@ -1,6 +1,8 @@
 """What the experiment commands share: bad input reported as `error: ...` with an exit
-status, also for flags absl cannot parse."""
+status, also for flags absl cannot parse; `--set field=value` config overrides."""
 
+import ast
+import re
 import sys
 
 from absl import flags
@@ -31,3 +33,38 @@ def parse_flags(argv):
     root = _root_cause(e)
     first = (str(e).splitlines() or [type(e).__name__])[0]
     fail(first if root is e or str(root) in first else f"{first}\n{type(root).__name__}: {root}")
+
+
+def split_overrides(values: list[str]) -> list[str]:
+  """`--set` values to single `field=value` overrides: a comma separates two only
+  when a `field=` follows it, so `meta_nml.hidden=(64,64)` stays whole."""
+  return [o for v in values for o in re.split(r",(?=\s*[A-Za-z_][\w.]*=)", v) if o.strip()]
+
+
+def apply_override(config, override: str) -> None:
+  """Sets `field=value` in `config` (a ConfigDict or nested dicts) as
+  `--config.field=value` would: the value is a Python literal (text for string
+  fields). Raises ValueError naming the problem."""
+  field, sep, text = (s.strip() for s in override.partition("="))
+  if not sep or not field:
+    raise ValueError(f"--set {override!r} is not of the form field=value.")
+  *parents, name = field.split(".")
+  node = config
+  try:
+    for part in parents:
+      node = node[part]
+    current = node[name]
+  except (KeyError, TypeError):
+    raise ValueError(f"Unknown config field {field!r} in --set {override!r}; "
+                     "`python -m experiments.train --helpfull` lists them.") from None
+  if isinstance(current, str):
+    value = text
+  else:
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      value = text
+  try:
+    node[name] = value
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"--set {override!r}: {e}") from None

@@ -1,15 +1,20 @@
 """Why a point-maze seed is stuck: its reward, data and policy at a checkpoint.
 
-  python -m experiments.inspect_run WORKDIR --out=inspect.png [--epoch=N] [--draws=8]
+  python -m experiments.inspect_run WORKDIR --out=inspect.png [--epoch=N] [--draws=8] \
+      [--points='4,3;3.5,3'] [--set=meta_nml.inner_lr=0.32]
 
 One column per seed, from the checkpoint of `--epoch` (default: the latest):
 the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
 over `--draws` draws), where the replay's states lie (log counts), and the
 deterministic policy's action on a grid. Prints per seed the replay's states inside
-the success disc and the reward at the goal. A run on another environment than the
-point mazes is refused: the maps need the observation to be the (x, y) position.
+the success disc and the reward at the goal and at `--points`. `--set` reads the
+checkpoint with other reward settings than the run's (how the same data would be
+rewarded with, say, a larger meta-NML step); they must keep the state's shapes. A run
+on another environment than the point mazes is refused: the maps need the
+observation to be the (x, y) position.
 """
 
+import copy
 import json
 import os
 
@@ -24,37 +29,62 @@ from experiments import cli  # noqa: E402
 from experiments.plot import draw_arena  # noqa: E402
 
 ARROWS = 17  # policy arrows per axis
+# Config sections `--set` may change: the reward sources' settings.
+REWARD_SECTIONS = ("meta_nml", "cnml", "classifier", "exploration")
 
 
-def load(workdir: str, epoch=None):
-  """(trainer, state) of the run in `workdir` at `epoch` (None: the latest checkpoint)."""
+def load(workdir: str, epoch=None, overrides=()):
+  """(trainer, state) of the run in `workdir` at `epoch` (None: the latest checkpoint).
+
+  `overrides` (`field=value`, in REWARD_SECTIONS) build the trainer with other reward
+  settings than the run's; the state is the checkpoint's, so they must keep its shapes.
+  """
   import envs
-  from mural_jax.checkpoints import Checkpointer
+  from mural_jax.checkpoints import Checkpointer, CheckpointError
   from mural_jax.config import RunConfig
   from mural_jax.training import Trainer
   with open(os.path.join(workdir, "config.json")) as f:
-    config = RunConfig.of(json.load(f))
+    recorded = json.load(f)
+  config = run_config = RunConfig.of(recorded)
   if config.env not in envs.point_mazes():
     raise ValueError(f"{workdir} is a {config.env} run; inspect_run maps the point mazes: "
                      f"{', '.join(envs.point_mazes())}.")
+  if overrides:
+    changed = copy.deepcopy(recorded)
+    for override in overrides:
+      if override.partition("=")[0].strip().split(".")[0] not in REWARD_SECTIONS:
+        raise ValueError(f"--set {override!r}: only reward settings can be changed on a "
+                         f"checkpoint (fields of {', '.join(REWARD_SECTIONS)}).")
+      cli.apply_override(changed, override)
+    config = RunConfig.of(changed)
   trainer = Trainer(config)
-  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config)
-  if checkpointer.latest_epoch() is None:
-    raise ValueError(f"{workdir} has no checkpoint.")
-  state = checkpointer.restore(trainer.abstract_state, epoch)
-  checkpointer.close()
+  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), run_config)
+  try:
+    if checkpointer.latest_epoch() is None:
+      raise ValueError(f"{workdir} has no checkpoint.")
+    try:
+      state = checkpointer.restore(trainer.abstract_state, epoch)
+    except CheckpointError:
+      if not overrides:
+        raise
+      raise ValueError(f"--set {', '.join(overrides)} changes the shapes of the run's "
+                       "state; only settings that keep them can be read.") from None
+  finally:
+    checkpointer.close()
   return trainer, state
 
 
-def seed_views(trainer, state, grid: int, draws: int, key) -> list[dict]:
-  """Per seed: reward (grid, grid), replay positions (N, 2), actions (ARROWS, ARROWS, 2)."""
+def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[dict]:
+  """Per seed: reward (grid, grid), replay positions (N, 2), actions (ARROWS, ARROWS, 2),
+  reward at the goal and at `points` (P, 2) (P,)."""
   import jax
   import jax.numpy as jnp
   env = trainer.env
   def lattice(n):
     axis = np.linspace(-env.arena, env.arena, n)
     return jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), jnp.float32)
-  queries = jnp.concatenate([lattice(grid), env.goal[None]])  # the grid, then the goal
+  points = jnp.asarray(points, jnp.float32).reshape(-1, 2)
+  queries = jnp.concatenate([lattice(grid), env.goal[None], points])  # grid, goal, points
   views = []
   for s in range(trainer.num_seeds):
     one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
@@ -63,8 +93,10 @@ def seed_views(trainer, state, grid: int, draws: int, key) -> list[dict]:
                       for d in jax.random.split(k, draws)], 0)
     visited = np.asarray(one.replay.data["next_x"][:int(one.replay.size)])
     actions = np.asarray(trainer.sac.deterministic_action(one.sac.actor, lattice(ARROWS)))
-    views.append({"seed": int(trainer.seeds[s]), "reward": reward[:-1].reshape(grid, grid),
-                  "goal_reward": float(reward[-1]), "visited": visited,
+    views.append({"seed": int(trainer.seeds[s]),
+                  "reward": reward[:grid * grid].reshape(grid, grid),
+                  "goal_reward": float(reward[grid * grid]),
+                  "point_rewards": reward[grid * grid + 1:], "visited": visited,
                   "actions": actions.reshape(ARROWS, ARROWS, 2),
                   "in_success_disc": int(np.sum(np.asarray(env.is_success(visited))))})
   return views
@@ -102,16 +134,33 @@ def main(argv):
   if len(argv) != 2:
     cli.fail("Give one run directory (with config.json and checkpoints/).")
   try:
-    trainer, state = load(argv[1], _EPOCH.value)
+    points = parse_points(_POINTS.value)
+    overrides = cli.split_overrides(_SET.value)
+    trainer, state = load(argv[1], _EPOCH.value, overrides)
   except (ValueError, OSError) as e:
     cli.fail(str(e))
-  views = seed_views(trainer, state, _GRID.value, _DRAWS.value, jax.random.key(0))
+  views = seed_views(trainer, state, _GRID.value, _DRAWS.value, jax.random.key(0), points)
   epoch = int(np.max(np.asarray(state.epoch)))
   for v in views:
-    print(f"seed {v['seed']}: reward at the goal {v['goal_reward']:.2f}, "
+    at = "".join(f", at ({x:g}, {y:g}) {r:.2f}" for (x, y), r in zip(points, v["point_rewards"]))
+    print(f"seed {v['seed']}: reward at the goal {v['goal_reward']:.2f}{at}; "
           f"{v['in_success_disc']} replay states in the success disc")
+  title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
   print(plot(trainer.env, views, _OUT.value,
-             f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"))
+             title + (f" (read with {', '.join(overrides)})" if overrides else "")))
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+  """`--points` ("x,y;x,y") as (x, y) pairs; ValueError naming a malformed one."""
+  points = []
+  for item in filter(str.strip, text.split(";")):
+    try:
+      x, y = (float(v) for v in item.split(","))
+    except ValueError:
+      raise ValueError(f"--points: {item.strip()!r} is not an x,y pair "
+                       "(points are separated by ';', e.g. --points='4,3;3.5,3').") from None
+    points.append((x, y))
+  return points
 
 
 if __name__ == "__main__":
@@ -120,4 +169,10 @@ if __name__ == "__main__":
   _DRAWS = flags.DEFINE_integer("draws", 8, "Reward draws averaged (contexts of meta-NML).",
                                 lower_bound=1)
   _GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.", lower_bound=2)
+  _POINTS = flags.DEFINE_string("points", "", "Positions whose reward is printed per seed, "
+                                "'x,y;x,y' (e.g. '4,3;3.5,3').")
+  _SET = flags.DEFINE_multi_string(
+      "set", [], "Reward settings to read the checkpoint with instead of the run's "
+      "(field=value in " + ", ".join(REWARD_SECTIONS) + "; e.g. meta_nml.inner_lr=0.32); "
+      "they must keep the state's shapes.")
   app.run(main, flags_parser=cli.parse_flags)

@@ -14,13 +14,11 @@ Bad input exits 2 before anything runs; failed or unfinished cells make the swee
 exit 1 after the others ran, naming them.
 """
 
-import ast
 import dataclasses
 import importlib
 import math
 import os
 import pathlib
-import re
 import shlex
 import signal
 import statistics
@@ -30,7 +28,7 @@ import time
 
 from absl import app, flags, logging
 
-from experiments.cli import fail, parse_flags
+from experiments.cli import apply_override, fail, parse_flags, split_overrides
 from experiments.sweep_results import (is_finished, mark_finished, read_json, read_metrics,
                                        workdir, write_json, write_results)
 from mural_jax import rewards
@@ -110,43 +108,6 @@ def cell_names() -> list[str]:
   return rewards.names() + sorted(VARIANTS)
 
 
-def split_overrides(values: list[str]) -> list[str]:
-  """`--set` values to single `field=value` overrides: a comma separates two only
-  when a `field=` follows it, so `meta_nml.hidden=(64,64)` stays whole."""
-  return [o for v in values for o in re.split(r",(?=\s*[A-Za-z_][\w.]*=)", v) if o.strip()]
-
-
-def apply_override(config, override: str) -> None:
-  """Sets `field=value` in `config` as `--config.field=value` would: the value is a
-  Python literal (text for string fields). Raises ValueError naming the problem."""
-  field, sep, text = (s.strip() for s in override.partition("="))
-  if not sep or not field:
-    raise ValueError(f"--set {override!r} is not of the form field=value.")
-  if field in SWEEP_FIELDS:
-    raise ValueError(f"--set {field}=... is set by the sweep; use its own flags "
-                     "(--envs, --rewards, --seeds, --preset).")
-  *parents, name = field.split(".")
-  node = config
-  try:
-    for part in parents:
-      node = node[part]
-    current = node[name]
-  except (KeyError, TypeError):
-    raise ValueError(f"Unknown config field {field!r} in --set {override!r}; "
-                     "`python -m experiments.train --helpfull` lists them.") from None
-  if isinstance(current, str):
-    value = text
-  else:
-    try:
-      value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      value = text
-  try:
-    node[name] = value
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"--set {override!r}: {e}") from None
-
-
 def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_env_steps: int):
   """The sweep's cells, their configs loaded as experiments.train loads them and
   checked. Raises ValueError naming the first bad name or value (with the valid
@@ -181,6 +142,10 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
       cell_overrides = variant.overrides + overrides
       try:
         for override in cell_overrides:
+          field = override.partition("=")[0].strip()
+          if field in SWEEP_FIELDS:
+            raise ValueError(f"--set {field}=... is set by the sweep; use its own flags "
+                             "(--envs, --rewards, --seeds, --preset).")
           apply_override(config, override)
         RunConfig.of(config)  # raises on a bad field or value
       except ValueError as e:

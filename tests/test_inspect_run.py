@@ -13,16 +13,22 @@ import jax
 from experiments import inspect_run
 from experiments.configs import zigzag_maze
 from mural_jax import runner
+from mural_jax.classifiers import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_views_of_every_seed_from_the_latest_checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  """A tiny two-seed MURAL run on the zigzag maze, two epochs, checkpointed."""
   config = zigzag_maze.get_config("tiny")
   config.update(total_env_steps=200, num_seeds=2, quiet=True)
-  workdir = str(tmp_path / "run")
-  runner.run_workdir(config, workdir)
+  path = str(tmp_path_factory.mktemp("inspect") / "run")
+  runner.run_workdir(config, path)
+  return path
 
+
+def test_views_of_every_seed_from_the_latest_checkpoint(workdir, tmp_path):
   trainer, state = inspect_run.load(workdir)
   assert np.all(np.asarray(state.epoch) == 2)  # the latest checkpoint: both epochs
   # Seed 1's first three states moved into the success disc (a tiny run stays near the start).
@@ -46,6 +52,39 @@ def test_views_of_every_seed_from_the_latest_checkpoint(tmp_path):
   assert not np.allclose(views[0]["reward"], views[1]["reward"])
   path = inspect_run.plot(trainer.env, views, str(tmp_path / "inspect.png"), "tiny")
   assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_set_reads_the_checkpoint_with_other_reward_settings(workdir):
+  points = inspect_run.parse_points("-3,-3; 0.5,3.5;3,3")
+  assert points == [(-3.0, -3.0), (0.5, 3.5), (3.0, 3.0)]
+  key = jax.random.key(1)
+  trainer, state = inspect_run.load(workdir)
+  own = inspect_run.seed_views(trainer, state, grid=3, draws=2, key=key, points=points)
+  # With a vanishing inner step both adapted networks are theta_0, so meta-NML's
+  # p_NML(1) = p(1) / (p(0) + p(1)) is theta_0's own softmax p(1): a closed form.
+  trainer, state = inspect_run.load(workdir, overrides=["meta_nml.inner_lr=1e-9"])
+  assert trainer.config.meta_nml.inner_lr == 1e-9
+  read = inspect_run.seed_views(trainer, state, grid=3, draws=2, key=key, points=points)
+  for s, (a, b) in enumerate(zip(own, read)):
+    theta_0 = jax.tree.map(lambda x: x[s], state.reward.params)
+    np.testing.assert_allclose(b["point_rewards"], common.probs(theta_0, np.asarray(points)),
+                               atol=1e-5)
+    assert not np.allclose(a["point_rewards"], b["point_rewards"], atol=1e-3)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["sac.batch_size=8"], "only reward settings can be changed on a checkpoint"),
+    (["meta_nml.hidden=(8,8)"], "meta_nml.hidden=(8,8) changes the shapes of the run's state"),
+    (["meta_nml.inner_lr=-1"], "meta_nml.inner_lr must be a positive number, got -1"),
+])
+def test_set_refuses_what_the_checkpoint_cannot_answer(workdir, overrides, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    inspect_run.load(workdir, overrides=overrides)
+
+
+def test_points_must_be_pairs():
+  with pytest.raises(ValueError, match="--points: '1,2,3' is not an x,y pair"):
+    inspect_run.parse_points("0,0;1,2,3")
 
 
 def test_refuses_other_environments_and_runs_without_checkpoints(tmp_path):

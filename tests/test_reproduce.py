@@ -12,7 +12,7 @@ import time
 import jax
 import pytest
 
-from experiments import reproduce, sweep_results
+from experiments import cli, reproduce, sweep_results
 from experiments.configs import base
 from mural_jax.metrics import read_jsonl, seed_summary
 
@@ -161,7 +161,7 @@ def test_rows_and_table_from_hand_made_metrics():
 
 
 def test_overrides_and_variants():
-  assert reproduce.split_overrides(["sac.updates_per_step=0.5,num_envs=8",
+  assert cli.split_overrides(["sac.updates_per_step=0.5,num_envs=8",
                                     "meta_nml.hidden=(64,64)"]) == [
       "sac.updates_per_step=0.5", "num_envs=8", "meta_nml.hidden=(64,64)"]
   cell, = reproduce.make_cells(["spiral_maze"], ["mural_no_meta"], "tiny", 3,
@@ -180,6 +180,7 @@ def test_overrides_and_variants():
     (["--seeds=0"], "--seeds must be a positive integer, got 0."),
     (["--set=sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
     (["--set=num_envs=0"], "num_envs must be a positive integer, got 0."),
+    (["--set=reward=mle"], "--set reward=... is set by the sweep; use its own flags"),
 ])
 def test_bad_input_exits_2_before_running(tmp_path, args, message):
   result = subprocess.run([sys.executable, "-m", "experiments.reproduce",
