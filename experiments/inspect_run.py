@@ -7,7 +7,9 @@ One column per seed, from the checkpoint of `--epoch` (default: the latest):
 the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
 over `--draws` draws), where the replay's states lie (log counts), and the
 deterministic policy's action on a grid. Prints per seed the replay's states inside
-the success disc and the reward at the goal and at `--points`. `--set` reads the
+the success disc, the reward at the goal and at `--points`, and (meta-NML) how much of
+a meta-training task's outer loss the success examples carry when replay states are
+the queries: ~0 means nothing in the meta-objective holds the goal's reading. `--set` reads the
 checkpoint with other reward settings than the run's (how the same data would be
 rewarded with, say, a larger meta-NML step); they must keep the state's shapes. A run
 on another environment than the point mazes is refused: the maps need the
@@ -29,6 +31,7 @@ from experiments import cli  # noqa: E402
 from experiments.plot import draw_arena  # noqa: E402
 
 ARROWS = 17  # policy arrows per axis
+SHARE_QUERIES = 2048  # replay states whose task's success-example share is measured
 # Config sections `--set` may change: the reward sources' settings.
 REWARD_SECTIONS = ("meta_nml", "cnml", "classifier", "exploration")
 
@@ -76,9 +79,11 @@ def load(workdir: str, epoch=None, overrides=()):
 
 def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[dict]:
   """Per seed: reward (grid, grid), replay positions (N, 2), actions (ARROWS, ARROWS, 2),
-  reward at the goal and at `points` (P, 2) (P,)."""
+  reward at the goal and at `points` (P, 2) (P,), and for meta-NML the success
+  examples' outer-loss share of tasks queried at up to SHARE_QUERIES replay states."""
   import jax
   import jax.numpy as jnp
+  from mural_jax.classifiers import meta_nml
   env = trainer.env
   def lattice(n):
     axis = np.linspace(-env.arena, env.arena, n)
@@ -88,7 +93,7 @@ def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[di
   views = []
   for s in range(trainer.num_seeds):
     one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
-    key, k = jax.random.split(key)
+    key, k, k_share = jax.random.split(key, 3)
     reward = np.mean([trainer.source.rewards(one.reward, queries, d)
                       for d in jax.random.split(k, draws)], 0)
     visited = np.asarray(one.replay.data["next_x"][:int(one.replay.size)])
@@ -99,6 +104,11 @@ def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[di
                   "point_rewards": reward[grid * grid + 1:], "visited": visited,
                   "actions": actions.reshape(ARROWS, ARROWS, 2),
                   "in_success_disc": int(np.sum(np.asarray(env.is_success(visited))))})
+    if isinstance(one.reward, meta_nml.State):
+      sample = jax.random.choice(k_share, len(visited), (min(SHARE_QUERIES, len(visited)),),
+                                 replace=False)
+      views[-1]["positive_share"] = np.asarray(meta_nml.positive_share(
+          trainer.config.meta_nml, one.reward, jnp.asarray(visited)[sample]))
   return views
 
 
@@ -145,6 +155,11 @@ def main(argv):
     at = "".join(f", at ({x:g}, {y:g}) {r:.2f}" for (x, y), r in zip(points, v["point_rewards"]))
     print(f"seed {v['seed']}: reward at the goal {v['goal_reward']:.2f}{at}; "
           f"{v['in_success_disc']} replay states in the success disc")
+    if "positive_share" in v:
+      share = v["positive_share"]
+      print(f"  success examples' share of a task's outer loss, replay states as queries: "
+            f"median {np.median(share):.1e}, above 1 % for {np.mean(share > 0.01):.1%}; "
+            f"{trainer.config.meta_nml.num_positive_tasks} task queries are success examples")
   title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
   print(plot(trainer.env, views, _OUT.value,
              title + (f" (read with {', '.join(overrides)})" if overrides else "")))

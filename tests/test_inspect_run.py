@@ -48,6 +48,11 @@ def test_views_of_every_seed_from_the_latest_checkpoint(workdir, tmp_path):
     assert v["actions"].shape == (inspect_run.ARROWS, inspect_run.ARROWS, 2)
     assert np.all(np.abs(v["actions"]) < 1)
   assert views[1]["in_success_disc"] >= 3
+  # Meta-NML's success examples weigh ~0 in tasks queried near the start, a lot in those
+  # queried at seed 1's states beside the goal.
+  assert [v["positive_share"].shape for v in views] == [(200,), (200,)]
+  assert views[0]["positive_share"].max() < 1e-6
+  assert np.sum(views[1]["positive_share"] > 0.5) == 3
   # The two seeds learnt different things.
   assert not np.allclose(views[0]["reward"], views[1]["reward"])
   path = inspect_run.plot(trainer.env, views, str(tmp_path / "inspect.png"), "tiny")

@@ -166,6 +166,22 @@ def test_pool_negatives_and_task_queries_never_overlap():
   np.testing.assert_array_equal(np.sort(used), np.arange(settings.num_negatives))
 
 
+def test_positive_share_is_the_success_examples_outer_weight():
+  """Closed form: pool points weigh exp(-2.3 d / threshold), the query query_weight / 2."""
+  settings = meta_nml.Settings(hidden=(4,), pool_size=4, points_per_task=2,
+                               kernel_threshold=0.5, query_weight=0.6)
+  state = meta_nml.Classifier(settings, 2).init(jax.random.key(0)).replace(
+      pool_x=jnp.array([[1.0, 0.0], [0.0, 2.0], [0.5, 0.0], [0.0, 3.0]]),
+      pool_y=jnp.array([1, 1, 0, 0], jnp.int32))
+  queries = jnp.array([[0.0, 0.0], [0.0, 2.0]])
+  share = meta_nml.positive_share(settings, state, queries)
+  d = np.linalg.norm(np.asarray(state.pool_x)[None] - np.asarray(queries)[:, None], axis=-1)
+  w = np.exp(-2.3 * d / 0.5)
+  expected = w[:, :2].sum(1) / (0.3 + w.sum(1))
+  np.testing.assert_allclose(share, expected, rtol=1e-5)
+  assert share[1] > 0.7 and share[0] < 0.1   # on a success example / far from both
+
+
 def test_pass_schedule_and_traced_passes_do_not_recompile(toy):
   pos, neg, _, _ = toy
   assert int(meta_nml.passes_for_epoch(SMALL, 0)) == SMALL.first_passes == 10

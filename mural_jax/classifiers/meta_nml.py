@@ -199,6 +199,22 @@ def _task_loss(params, query, label, context_idx, pool_x, pool_y, settings):
   return inner_loss(adapted, x, y, w)
 
 
+def positive_share(settings: Settings, state: State, queries: jax.Array) -> jax.Array:
+  """Share of a task's outer-loss weight that falls on the pool's success examples, for
+  tasks queried at `queries` (Q, D) -> (Q,).
+
+  The outer set is weighted by distance to the query, so success examples shape theta_0
+  only through tasks queried near them: where no visited state is, the goal's reading is
+  the network's extrapolation unless success examples are task queries too
+  (`num_positive_tasks`).
+  """
+  def share(query):
+    _, y, w = with_query(query, jnp.zeros((), jnp.int32), state.pool_x, state.pool_y,
+                         settings.outer_query_weight, settings.kernel_threshold)
+    return jnp.sum(w[1:] * (y[1:] == 1)) / jnp.sum(w)   # w[0]: the query itself
+  return jax.vmap(share)(queries)
+
+
 def _meta_loss(params, queries, labels, key, pool_x, pool_y, settings):
   """Mean outer loss of a meta-batch of tasks, each with its own context draw."""
   keys = jax.random.split(key, queries.shape[0])
