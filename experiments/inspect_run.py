@@ -7,11 +7,12 @@ One column per seed, from the checkpoint of `--epoch` (default: the latest):
 the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
 over `--draws` draws), where the replay's states lie (log counts), and the
 deterministic policy's action on a grid. Prints per seed the replay's states inside
-the success disc, the reward at the goal and at `--points`, and (meta-NML) how much of
-a meta-training task's outer loss the success examples carry when replay states are
-the queries: ~0 means nothing in the meta-objective holds the goal's reading. `--set` reads the
-checkpoint with other reward settings than the run's (how the same data would be
-rewarded with, say, a larger meta-NML step); they must keep the state's shapes. A run
+the success disc, the reward at the goal and at `--points`, and (meta-NML) how much
+of a meta-training task's outer loss the success examples carry when replay states
+are the queries: ~0 means nothing in the meta-objective holds the goal's reading.
+`--set` reads the checkpoint with other reward settings than the run's (how the same
+data would be rewarded with, say, a larger meta-NML step); they must keep the state's
+shapes. A run
 on another environment than the point mazes is refused: the maps need the
 observation to be the (x, y) position.
 """
@@ -159,7 +160,8 @@ def main(argv):
       share = v["positive_share"]
       print(f"  success examples' share of a task's outer loss, replay states as queries: "
             f"median {np.median(share):.1e}, above 1 % for {np.mean(share > 0.01):.1%}; "
-            f"{trainer.config.meta_nml.num_positive_tasks} task queries are success examples")
+            f"success examples used as task queries: "
+            f"{trainer.config.meta_nml.num_positive_tasks}")
   title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
   print(plot(trainer.env, views, _OUT.value,
              title + (f" (read with {', '.join(overrides)})" if overrides else "")))
