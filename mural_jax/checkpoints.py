@@ -27,7 +27,8 @@ FORMAT = 1
 # Fields that may change between a checkpoint and its resume: they do not change
 # what the state holds or how an epoch computes it.
 RESUMABLE_FIELDS = ("total_env_steps", "checkpoint_every", "keep_checkpoints",
-                    "log_every_epochs", "quiet", "mesh.seeds", "mesh.data")
+                    "log_every_epochs", "quiet", "stop_when_solved", "mesh.seeds",
+                    "mesh.data")
 
 
 class CheckpointError(Exception):

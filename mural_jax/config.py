@@ -60,6 +60,9 @@ class RunConfig:
   keep_checkpoints: int = 3      # the latest K checkpoints are kept
   log_every_epochs: int = 1
   quiet: bool = False            # no progress lines (batch jobs)
+  # End once every seed meets the solved rule over the window a full run ends with (a
+  # demo's budget); sweeps keep it off so that every curve has the whole budget.
+  stop_when_solved: bool = False
 
   def __post_init__(self):
     import envs  # not at import time: a maze-only user never loads the MJX registry's deps

@@ -7,6 +7,7 @@ import math
 import os
 import statistics
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -135,11 +136,21 @@ class Progress:
     return _clock(time.perf_counter() - self.start)
 
 
-def seed_summary(rows: list[dict]) -> dict:
-  """One seed's result from its per-epoch metric rows (any order, at least one)."""
+def last_window(num_epochs: int) -> int:
+  """Epochs in the solved rule's window: the last 10 % of `num_epochs`, at least one."""
+  return math.ceil(LAST_FRACTION * num_epochs)
+
+
+def seed_summary(rows: list[dict], num_epochs: Optional[int] = None) -> dict:
+  """One seed's result from its per-epoch metric rows (any order, at least one).
+
+  The solved rule's window is the last 10 % of `num_epochs` (default: of the rows), so
+  a run that stopped once solved is judged over the window its full budget ends with.
+  """
   rows = sorted({r["epoch"]: r for r in rows}.values(), key=lambda r: r["epoch"])
   last = rows[-1]
-  tail = rows[-math.ceil(LAST_FRACTION * len(rows)):]
+  window = last_window(num_epochs or len(rows))
+  tail = rows[-window:]
   final = last["eval_success"]
   tail_mean = statistics.fmean(r["eval_success"] for r in tail)
   return {
@@ -149,6 +160,6 @@ def seed_summary(rows: list[dict]) -> dict:
                                   None),
       "closest_approach": min(r.get("eval_min_distance", r["eval_distance"]) for r in rows),
       "final_success_any": last.get("eval_success_any"),
-      "solved": final >= SOLVED and tail_mean >= SOLVED,
+      "solved": len(tail) == window and final >= SOLVED and tail_mean >= SOLVED,
       "env_steps": last["env_steps"],
   }

@@ -14,6 +14,8 @@ Failures are typed, so a command can map them to exit statuses: `BadInput`
 (config, workdir, a checkpoint of another config; raised before anything
 compiles), `RunFailed` (divergence, a checkpoint write), `Stopped` (a signal,
 with `handle_signals=True`: a checkpoint is saved after the current epoch).
+With `config.stop_when_solved` the run ends early, checkpointed, once every seed
+is solved over the window its whole budget would end with.
 In a distributed run only process 0 writes metrics and config.json.
 """
 
@@ -31,8 +33,8 @@ from absl import logging
 
 from mural_jax import parallel, training
 from mural_jax.checkpoints import Checkpointer, CheckpointError
-from mural_jax.metrics import (LAST_FRACTION, SOLVED, MetricsWriter, Progress, read_jsonl,
-                               seed_summary)
+from mural_jax.metrics import (LAST_FRACTION, SOLVED, MetricsWriter, Progress, last_window,
+                               read_jsonl, seed_summary)
 
 
 class BadInput(ValueError):
@@ -41,6 +43,10 @@ class BadInput(ValueError):
 
 class RunFailed(RuntimeError):
   """Training stopped with an error (divergence, a failed checkpoint write)."""
+
+
+class _Solved(Exception):
+  """Every seed is solved (`config.stop_when_solved`); the checkpoint is saved."""
 
 
 class Stopped(Exception):
@@ -59,10 +65,15 @@ class Outcome:
   rows: list           # metrics.jsonl rows, one per epoch and seed (empty off process 0)
   seeds: tuple
   progress: Progress
+  num_epochs: int      # the whole budget's; fewer rows when it stopped once solved
+
+  @property
+  def stopped_early(self) -> bool:
+    return self.rows[-1]["epoch"] < self.num_epochs
 
   def solved(self) -> int:
-    """Seeds solved by the `mural_jax.metrics` rule."""
-    return sum(seed_summary([r for r in self.rows if r["seed"] == s])["solved"]
+    """Seeds solved by the `mural_jax.metrics` rule, over the whole budget's window."""
+    return sum(seed_summary([r for r in self.rows if r["seed"] == s], self.num_epochs)["solved"]
                for s in self.seeds)
 
   def result_line(self) -> str:
@@ -70,8 +81,11 @@ class Outcome:
     last = [r for r in self.rows if r["epoch"] == self.rows[-1]["epoch"]]
     verdict = (f"solved in {self.solved()} of {len(self.seeds)} seeds" if len(self.seeds) > 1
                else "goal reached, solved" if self.solved() else "not solved")
+    window = (f"the last {last_window(self.num_epochs)} epochs, {LAST_FRACTION:.0%} of the "
+              "budget; stopped early" if self.stopped_early
+              else f"the last {LAST_FRACTION:.0%} of epochs")
     return (f"result: {c.env} with the {c.reward} reward, seed {seeds}: {verdict} (eval "
-            f"success >= {SOLVED} at the end and over the last {LAST_FRACTION:.0%} of epochs); "
+            f"success >= {SOLVED} at the end and over {window}); "
             f"{self.progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
             f"{self.progress.elapsed()}")
 
@@ -152,13 +166,13 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
                  config.reward, seeds, workdir, start)
     start_steps = (start or 0) * config.epoch_length
     progress = Progress(config.total_env_steps, start_steps)
-    writer = None
+    writer, history = None, []
     if lead:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
       writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
       stack.callback(writer.close)
-      kept = read_jsonl(writer.path)
+      kept = history = read_jsonl(writer.path)
       wall_before = kept[-1].get("wall_s", 0.0) if kept else 0.0  # earlier runs of this workdir
       resume = f"resuming after epoch {start}" if start else "starting"
       print(f"{config.env} | reward {config.reward} | seed {seeds} | {resume}; compiling the "
@@ -169,12 +183,17 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
       epoch = int(np.max(metrics["epoch"]))
       if lead:
         rows = writer.write({**metrics, "wall_s": wall_before + time.perf_counter() - started})
+        history.extend(rows)
         if not config.quiet and epoch % config.log_every_epochs == 0:
           print(progress.line(rows), flush=True)
       signum = stop.agreed()
+      solved = config.stop_when_solved and _on_any_process(
+          lead and _every_seed_solved(history, trainer))
       if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs
-          or signum is not None):
+          or signum is not None or solved):
         checkpointer.save(state, epoch)
+      if solved:
+        raise _Solved()
       if signum is not None:
         raise Stopped(signum, f"stopped by {signal.Signals(signum).name} after epoch {epoch}; "
                       f"checkpoint saved in {checkpointer.directory}. Run the same command "
@@ -182,6 +201,8 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
 
     try:
       training.run(trainer, callback=on_epoch, state=state)
+    except _Solved:
+      pass
     except training.Diverged as e:
       raise RunFailed(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is "
                       f"in {checkpointer.directory}.") from e
@@ -189,4 +210,18 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
       raise RunFailed(str(e)) from e
   rows = read_jsonl(writer.path) if lead else []
   return Outcome(config=config, workdir=workdir, rows=rows, seeds=tuple(trainer.seeds),
-                 progress=progress)
+                 progress=progress, num_epochs=trainer.num_epochs)
+
+
+def _every_seed_solved(rows: list, trainer: training.Trainer) -> bool:
+  """Whether every seed's rows meet the solved rule over the whole budget's window."""
+  by_seed = ([r for r in rows if r["seed"] == s] for s in trainer.seeds)
+  return all(seed_rows and seed_summary(seed_rows, trainer.num_epochs)["solved"]
+             for seed_rows in by_seed)
+
+
+def _on_any_process(flag: bool) -> bool:
+  """`flag` of any process, the same in all (a collective in a distributed run)."""
+  if jax.process_count() > 1:
+    return bool(parallel.to_host(jax.numpy.array([int(flag)])).max())
+  return flag

@@ -142,6 +142,12 @@ def test_seed_summary_rules():
   assert short["closest_approach"] == 0.5
   never = seed_summary(_epochs([0.0] * 5))
   assert never["first_success_steps"] is None and not never["solved"]
+  # Judged over a whole budget's window (a run stopped once solved): the last 10 % of 40
+  # epochs is 4, so 3 solved epochs are not enough, and 4 are only if their mean is.
+  assert not seed_summary(_epochs([0.0] * 5 + [1.0] * 3), num_epochs=40)["solved"]
+  assert seed_summary(_epochs([0.0] * 5 + [1.0] * 4), num_epochs=40)["solved"]
+  assert not seed_summary(_epochs([0.0] * 5 + [0.5, 1.0, 1.0, 1.0]), num_epochs=40)["solved"]
+  assert seed_summary(_epochs([0.0] * 5 + [0.5, 1.0, 1.0, 1.0]))["solved"]  # window of 1
 
 
 def test_rows_and_table_from_hand_made_metrics():

@@ -45,3 +45,25 @@ def test_bad_input_is_typed_and_nothing_runs(tmp_path):
   other.sac.hidden = (8, 8)
   with pytest.raises(runner.BadInput, match="sac.hidden"):
     runner.run_workdir(other, str(tmp_path / "a"))
+
+
+def test_stop_when_solved_ends_early_judged_over_the_whole_budgets_window(tmp_path):
+  config = _config()
+  config.env_kwargs.success_radius = 100.0  # every state is a success: solved at once
+  config.total_env_steps = 2000             # 20 epochs: a window of the last 2
+  config.stop_when_solved = True
+  outcome = runner.run_workdir(config, str(tmp_path / "run"))
+  assert [r["epoch"] for r in outcome.rows] == [1, 2]
+  assert outcome.stopped_early and outcome.solved() == 1
+  assert "goal reached, solved" in outcome.result_line()
+  assert "the last 2 epochs, 10% of the budget; stopped early" in outcome.result_line()
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints"))[-1] == "2"
+  # The same command resumes after the stop, and stops again after one more epoch.
+  again = runner.run_workdir(config, str(tmp_path / "run"))
+  assert [r["epoch"] for r in again.rows] == [1, 2, 3]
+  # Off, the same easy task trains its whole budget.
+  config.stop_when_solved = False
+  config.total_env_steps = 400
+  full = runner.run_workdir(config, str(tmp_path / "full"))
+  assert [r["epoch"] for r in full.rows] == [1, 2, 3, 4] and not full.stopped_early
+  assert full.solved() == 1
