@@ -130,10 +130,8 @@ class _StopRequest:
     """The signal to stop on after this epoch, or None; the same in every process of a
     distributed run (one that stopped alone would leave the others waiting in a
     collective), so any process's signal stops all of them."""
-    signum = self.signum  # read once: a signal arriving later counts after the next epoch
-    if jax.process_count() > 1:
-      signum = int(parallel.to_host(jax.numpy.array([signum or 0])).max()) or None
-    return signum
+    # Read once: a signal arriving later counts after the next epoch.
+    return _max_over_processes(self.signum or 0) or None
 
 
 def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool = False,
@@ -172,8 +170,8 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
         f.write(config.to_json(indent=2))
       writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
       stack.callback(writer.close)
-      kept = history = read_jsonl(writer.path)
-      wall_before = kept[-1].get("wall_s", 0.0) if kept else 0.0  # earlier runs of this workdir
+      history = read_jsonl(writer.path)  # earlier runs of this workdir, then this one's rows
+      wall_before = history[-1].get("wall_s", 0.0) if history else 0.0
       resume = f"resuming after epoch {start}" if start else "starting"
       print(f"{config.env} | reward {config.reward} | seed {seeds} | {resume}; compiling the "
             "epoch...", flush=True)
@@ -187,8 +185,8 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
         if not config.quiet and epoch % config.log_every_epochs == 0:
           print(progress.line(rows), flush=True)
       signum = stop.agreed()
-      solved = config.stop_when_solved and _on_any_process(
-          lead and _every_seed_solved(history, trainer))
+      solved = config.stop_when_solved and bool(_max_over_processes(
+          int(lead and _every_seed_solved(history, trainer))))
       if (epoch % config.checkpoint_every == 0 or epoch == trainer.num_epochs
           or signum is not None or solved):
         checkpointer.save(state, epoch)
@@ -220,8 +218,9 @@ def _every_seed_solved(rows: list, trainer: training.Trainer) -> bool:
              for seed_rows in by_seed)
 
 
-def _on_any_process(flag: bool) -> bool:
-  """`flag` of any process, the same in all (a collective in a distributed run)."""
+def _max_over_processes(value: int) -> int:
+  """The largest `value` of any process, the same in all (a collective in a distributed
+  run): one process's stop request stops every process."""
   if jax.process_count() > 1:
-    return bool(parallel.to_host(jax.numpy.array([int(flag)])).max())
-  return flag
+    return int(parallel.to_host(jax.numpy.array([value])).max())
+  return value
