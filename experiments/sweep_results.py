@@ -86,17 +86,23 @@ def markdown_table(rows: list[dict]) -> str:
   cells = collections.defaultdict(list)
   for r in rows:
     cells[r["env"], r["reward"]].append(r)
-  lines = ["| environment | cell | solved | steps to first success (median) | final success "
-           "(mean) | last 10% success (mean) | closest approach (median) | env steps | "
-           "wall time | device |", "|" + "---|" * 10]
+  lines = ["| environment | cell | solved | steps to first success (median) | first success "
+           f">= {SOLVED}: steps, wall (median) | final success (mean) | last 10% success (mean) "
+           "| closest approach (median) | env steps | wall time | device |", "|" + "---|" * 11]
   for (env, name), group in cells.items():
     firsts = [r["first_success_steps"] for r in group if r["first_success_steps"] is not None]
+    reached = [r for r in group if r.get("reached_steps") is not None]
+    walls = [r["reached_wall_s"] for r in reached if r["reached_wall_s"] is not None]
+    at_level = (f"{statistics.median(r['reached_steps'] for r in reached):,.0f}"
+                + (f", {statistics.median(walls) / 60:.1f} min" if walls else "")
+                + (f" ({len(reached)} of {len(group)})" if len(reached) < len(group) else "")
+                if reached else "-")
     steps = f"{min(r['env_steps'] for r in group):,d}"
     if not all(r["finished"] for r in group):
       steps += " (unfinished)"
     lines.append(" | ".join([
         f"| {env}", rewards.label(name), f"{sum(r['solved'] for r in group)} / {len(group)}",
-        f"{statistics.median(firsts):,.0f}" if firsts else "-",
+        f"{statistics.median(firsts):,.0f}" if firsts else "-", at_level,
         _number(statistics.fmean(r["final_success"] for r in group)),
         _number(statistics.fmean(r["last10_success"] for r in group)),
         _number(statistics.median(r["closest_approach"] for r in group)), steps,
@@ -116,7 +122,9 @@ def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
       f"Solved: final eval success >= {SOLVED} and mean eval success over the last "
       f"{LAST_FRACTION:.0%} of epochs >= {SOLVED}. Eval success is read at the last step of "
       "the deterministic evaluation episodes; steps to first success: the first epoch with "
-      "eval success > 0; closest approach: the smallest distance to the goal over all steps "
+      f"eval success > 0; first success >= {SOLVED}: the first epoch at the solved level, "
+      "its env steps and the job's wall time there (compilation included; median over the "
+      "seeds that reached it); closest approach: the smallest distance to the goal over all steps "
       "of the evaluation episodes and all epochs.", "",
       markdown_table(rows), "",
       *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])

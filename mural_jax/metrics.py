@@ -96,7 +96,8 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+  """h:mm:ss."""
   seconds = int(round(seconds))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -123,7 +124,7 @@ class Progress:
     self._last = (now, steps)
     eta = (self.total - steps) / rate if rate > 0 else float("nan")
     return (f"steps {steps:>9,d}/{self.total:,d} | {rate:8,.0f} steps/s | "
-            f"eta {_clock(eta) if np.isfinite(eta) else '?'} | "
+            f"eta {clock(eta) if np.isfinite(eta) else '?'} | "
             f"eval success {_summary(rows, 'eval_success')} | "
             f"distance {_summary(rows, 'eval_distance')}")
 
@@ -133,7 +134,7 @@ class Progress:
             f"{_summary(rows, 'eval_distance')}")
 
   def elapsed(self) -> str:
-    return _clock(time.perf_counter() - self.start)
+    return clock(time.perf_counter() - self.start)
 
 
 def last_window(num_epochs: int) -> int:
@@ -153,11 +154,16 @@ def seed_summary(rows: list[dict], num_epochs: Optional[int] = None) -> dict:
   tail = rows[-window:]
   final = last["eval_success"]
   tail_mean = statistics.fmean(r["eval_success"] for r in tail)
+  reached = next((r for r in rows if r["eval_success"] >= SOLVED), None)
   return {
       "final_success": final,
       "last10_success": tail_mean,
       "first_success_steps": next((r["env_steps"] for r in rows if r["eval_success"] > 0),
                                   None),
+      # The first epoch at the solved level: its env steps and the run's wall seconds
+      # there (compilation included; None without `wall_s` rows): the time to solve.
+      "reached_steps": reached["env_steps"] if reached else None,
+      "reached_wall_s": reached.get("wall_s") if reached else None,
       "closest_approach": min(r.get("eval_min_distance", r["eval_distance"]) for r in rows),
       "final_success_any": last.get("eval_success_any"),
       "solved": len(tail) == window and final >= SOLVED and tail_mean >= SOLVED,

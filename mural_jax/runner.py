@@ -33,8 +33,8 @@ from absl import logging
 
 from mural_jax import parallel, training
 from mural_jax.checkpoints import Checkpointer, CheckpointError
-from mural_jax.metrics import (LAST_FRACTION, SOLVED, MetricsWriter, Progress, last_window,
-                               read_jsonl, seed_summary)
+from mural_jax.metrics import (LAST_FRACTION, SOLVED, MetricsWriter, Progress, clock,
+                               last_window, read_jsonl, seed_summary)
 
 
 class BadInput(ValueError):
@@ -84,10 +84,16 @@ class Outcome:
     window = (f"the last {last_window(self.num_epochs)} epochs, {LAST_FRACTION:.0%} of the "
               "budget; stopped early" if self.stopped_early
               else f"the last {LAST_FRACTION:.0%} of epochs")
+    reached = ""
+    if len(self.seeds) == 1:
+      summary = seed_summary(self.rows, self.num_epochs)
+      if summary["reached_steps"] is not None:
+        reached = (f"; eval success first >= {SOLVED} after {summary['reached_steps']:,d} "
+                   f"steps, {clock(summary['reached_wall_s'])} into the run")
     return (f"result: {c.env} with the {c.reward} reward, seed {seeds}: {verdict} (eval "
             f"success >= {SOLVED} at the end and over {window}); "
             f"{self.progress.summary(last)} after {last[0]['env_steps']:,d} steps in "
-            f"{self.progress.elapsed()}")
+            f"{self.progress.elapsed()}{reached}")
 
 
 def default_workdir(config) -> str:

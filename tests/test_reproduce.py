@@ -50,6 +50,9 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
     assert r["final_success_any"] == metrics[-1]["eval_success_any"]
     assert r["closest_approach"] == min(m["eval_min_distance"] for m in metrics)
     assert r["closest_approach"] <= metrics[-1]["eval_distance"]
+    reached = next((m for m in metrics if m["eval_success"] >= 0.9), None)
+    assert (r["reached_steps"], r["reached_wall_s"]) == (
+        (reached["env_steps"], reached["wall_s"]) if reached else (None, None))
     assert r["env_steps"] == 1000 and r["finished"] and r["seeds_in_job"] == 2
     assert (r["env"], r["base_reward"], r["preset"]) == ("zigzag_maze", r["reward"], "tiny")
     assert r["overrides"] == ["total_env_steps=1000"]
@@ -60,7 +63,7 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
   assert "Preset `tiny`, budget 1,000 environment steps" in table
   for name in ("mle (plain classifier)", "sparse"):
     line = next(l for l in table.splitlines() if l.startswith(f"| zigzag_maze | {name} |"))
-    assert line.count("|") == 11 and " / 2 | " in line and "| 1,000 |" in line
+    assert line.count("|") == 12 and " / 2 | " in line and "| 1,000 |" in line
   for name in ("curves.png", "trajectories_zigzag_maze_mle.png",
                "trajectories_zigzag_maze_sparse.png"):
     assert open(os.path.join(sweep, name), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -113,14 +116,16 @@ def test_cell_timeout_leaves_the_cell_unfinished(tmp_path):
   assert not os.path.exists(os.path.join(_cell_dir(tmp_path, "sparse"), "finished.json"))
 
 
-def _epochs(successes, seed=0, distances=None, min_distances=None):
-  """Hand-made metrics rows, 100 environment steps per epoch."""
+def _epochs(successes, seed=0, distances=None, min_distances=None, epoch_s=None):
+  """Hand-made metrics rows, 100 environment steps (and `epoch_s` wall seconds) per epoch."""
   rows = []
   for i, s in enumerate(successes):
     row = {"epoch": i + 1, "env_steps": 100 * (i + 1), "seed": seed, "eval_success": s,
            "eval_distance": distances[i] if distances else 5.0}
     if min_distances:
       row["eval_min_distance"] = min_distances[i]
+    if epoch_s:
+      row["wall_s"] = epoch_s * (i + 1)
     rows.append(row)
   return rows
 
@@ -133,6 +138,11 @@ def test_seed_summary_rules():
   assert summary["solved"] and summary["env_steps"] == 2000
   assert summary["closest_approach"] == 2  # eval_distance without eval_min_distance
   assert summary["final_success_any"] is None
+  # The first epoch at the solved level (not the first success): epoch 19; no wall_s rows.
+  assert summary["reached_steps"] == 1900 and summary["reached_wall_s"] is None
+  timed = seed_summary(_epochs([0, 0.5, 0.875, 0.9, 1.0, 0.0], epoch_s=7.5))
+  assert (timed["reached_steps"], timed["reached_wall_s"]) == (400, 30.0)
+  assert not timed["solved"]  # reached once, not held
 
   almost = seed_summary(_epochs([0] * 18 + [0.75, 1.0]))
   assert almost["last10_success"] == 0.875 and not almost["solved"]
@@ -142,6 +152,7 @@ def test_seed_summary_rules():
   assert short["closest_approach"] == 0.5
   never = seed_summary(_epochs([0.0] * 5))
   assert never["first_success_steps"] is None and not never["solved"]
+  assert never["reached_steps"] is None and never["reached_wall_s"] is None
   # Judged over a whole budget's window (a run stopped once solved): the last 10 % of 40
   # epochs is 4, so 3 solved epochs are not enough, and 4 are only if their mean is.
   assert not seed_summary(_epochs([0.0] * 5 + [1.0] * 3), num_epochs=40)["solved"]
@@ -154,16 +165,17 @@ def test_rows_and_table_from_hand_made_metrics():
   info = {"env": "zigzag_maze", "cell": "mural_no_meta", "reward": "mural", "preset": "cpu",
           "overrides": ["meta_nml.first_passes=0"], "seeds": [3, 4, 5], "wall_s": 90.0,
           "device": "cpu (2 cores)", "jax_version": "x", "commit": "abc", "finished": False}
-  metrics = (_epochs([0, 0, 1, 1], seed=3) + _epochs([0, 1, 1, 1], seed=4)
-             + _epochs([0, 0, 0], seed=5))
+  metrics = [row for seed, successes in ((3, [0, 0, 1, 1]), (4, [0, 1, 1, 1]), (5, [0, 0, 0]))
+             for row in _epochs(successes, seed=seed, epoch_s=30)]
   rows = sweep_results.cell_rows(metrics, info)
   assert [(r["seed"], r["reward"], r["base_reward"]) for r in rows] == [
       (3, "mural_no_meta", "mural"), (4, "mural_no_meta", "mural"),
       (5, "mural_no_meta", "mural")]
   assert [r["first_success_steps"] for r in rows] == [300, 200, None]
   line = sweep_results.markdown_table(rows).splitlines()[-1]
-  assert line == ("| zigzag_maze | mural_no_meta | 2 / 3 | 250 | 0.67 | 0.67 | 5.00 | "
-                  "300 (unfinished) | 1.5 min | cpu (2 cores) |")
+  # At the solved level: seed 3 at 300 steps (90 s), seed 4 at 200 (60 s), seed 5 never.
+  assert line == ("| zigzag_maze | mural_no_meta | 2 / 3 | 250 | 250, 1.2 min (2 of 3) | 0.67 | "
+                  "0.67 | 5.00 | 300 (unfinished) | 1.5 min | cpu (2 cores) |")
 
 
 def test_overrides_and_variants():

@@ -7,7 +7,7 @@ import pytest
 
 from experiments.configs import zigzag_maze
 from mural_jax import runner
-from mural_jax.metrics import read_jsonl
+from mural_jax.metrics import clock, read_jsonl
 
 
 def _config():
@@ -57,6 +57,9 @@ def test_stop_when_solved_ends_early_judged_over_the_whole_budgets_window(tmp_pa
   assert outcome.stopped_early and outcome.solved() == 1
   assert "goal reached, solved" in outcome.result_line()
   assert "the last 2 epochs, 10% of the budget; stopped early" in outcome.result_line()
+  assert outcome.result_line().endswith(   # solved from the first epoch of 100 steps
+      f"eval success first >= 0.9 after 100 steps, {clock(outcome.rows[0]['wall_s'])} "
+      "into the run")
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints"))[-1] == "2"
   # The same command resumes after the stop, and stops again after one more epoch.
   again = runner.run_workdir(config, str(tmp_path / "run"))
