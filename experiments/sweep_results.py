@@ -91,7 +91,7 @@ def markdown_table(rows: list[dict]) -> str:
            "| closest approach (median) | env steps | wall time | device |", "|" + "---|" * 11]
   for (env, name), group in cells.items():
     firsts = [r["first_success_steps"] for r in group if r["first_success_steps"] is not None]
-    reached = [r for r in group if r.get("reached_steps") is not None]
+    reached = [r for r in group if r["reached_steps"] is not None]
     walls = [r["reached_wall_s"] for r in reached if r["reached_wall_s"] is not None]
     at_level = (f"{statistics.median(r['reached_steps'] for r in reached):,.0f}"
                 + (f", {statistics.median(walls) / 60:.1f} min" if walls else "")
