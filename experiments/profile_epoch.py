@@ -12,8 +12,8 @@ dispatch is amortised as inside the compiled epoch):
 * env steps: act in `num_envs` environments, step, insert into the replay (the
   trainer's own step, with learning switched off by a warm-up step count);
 * SAC updates: minibatch sample + update;
-* reward queries: the reward source on each minibatch's next states
-  (relabel=batch), or on each step's `num_envs` next states (relabel=collect);
+* reward queries: the reward source on each vectorised step's minibatches, all in one
+  call (relabel=batch), or on each step's `num_envs` next states (relabel=collect);
 * reward-source training: meta-training / classifier training between epochs;
 * evaluation: the deterministic episodes.
 
@@ -86,8 +86,10 @@ def _parts(trainer, ts):
       return trainer.sac.update(sac_state, batch, k_update)[0], None
     return jax.lax.scan(update, ts.sac, jax.random.split(key, updates))[0]
 
-  # Queries: replay states with the epoch's shapes, per minibatch or per vectorised step.
-  queries, size = (updates, c.sac.batch_size) if c.relabel == "batch" else (steps, c.num_envs)
+  # Queries: replay states with the epoch's shapes: one call per vectorised step, of all
+  # its minibatches (relabel=batch) or of its num_envs next states (relabel=collect).
+  queries, size = ((learning, trainer.updates_per_step * c.sac.batch_size)
+                   if c.relabel == "batch" else (steps, c.num_envs))
 
   def reward_queries(key):
     k_x, k_rew = jax.random.split(key)

@@ -110,20 +110,32 @@ class Trainer:
 
   # -- one epoch -------------------------------------------------------------------------
   def _relabel(self, reward_state, batch: dict, key) -> dict:
+    """Rewards of a stack of minibatches (U, B, ...) in one reward-source call.
+
+    All U x B next states are queried together: they come from the same replay and the
+    same reward-source state, so one call equals U calls given the same draws, and a
+    source that draws (meta-NML's context) draws once per vectorised step.
+    """
     if self.config.relabel == "batch":
-      batch = {**batch, "reward": self.source.rewards(reward_state, batch["next_x"], key)}
+      x = batch["next_x"]
+      r = self.source.rewards(reward_state, x.reshape(-1, x.shape[-1]), key)
+      batch = {**batch, "reward": r.reshape(x.shape[:-1])}
     return batch
 
   def _updates(self, ts: TrainState, key):
-    """`updates_per_step` SAC updates on fresh minibatches."""
-    def update(sac_state, k):
-      k_sample, k_rew, k_upd = jax.random.split(k, 3)
-      batch = replay_sample(ts.replay, k_sample, self.config.sac.batch_size)
-      batch = parallel.constrain(batch, self.mesh, parallel.DATA)  # (B, ...) over 'data'
-      batch = self._relabel(ts.reward, batch, k_rew)
-      sac_state, metrics = self.sac.update(sac_state, batch, k_upd)
+    """`updates_per_step` SAC updates on fresh minibatches, relabelled in one call."""
+    k_sample, k_rew, k_upd = jax.random.split(key, 3)
+    batches = jax.vmap(replay_sample, (None, 0, None))(          # (U, B, ...)
+        ts.replay, jax.random.split(k_sample, self.updates_per_step), self.config.sac.batch_size)
+    batches = parallel.constrain(batches, self.mesh, None, parallel.DATA)  # B over 'data'
+    batches = self._relabel(ts.reward, batches, k_rew)
+
+    def update(sac_state, xs):
+      batch, k = xs
+      sac_state, metrics = self.sac.update(sac_state, batch, k)
       return sac_state, {**metrics, "batch_reward": batch["reward"].mean()}
-    sac_state, metrics = jax.lax.scan(update, ts.sac, jax.random.split(key, self.updates_per_step))
+    sac_state, metrics = jax.lax.scan(
+        update, ts.sac, (batches, jax.random.split(k_upd, self.updates_per_step)))
     return sac_state, jax.tree.map(jnp.mean, metrics)
 
   def _env_step(self, ts: TrainState, _):
