@@ -20,7 +20,9 @@ dispatch is amortised as inside the compiled epoch):
 The whole compiled epoch (`Trainer.run_epoch`) is timed too; "host work /
 overhead" is it minus the parts' sum (noise can make it slightly negative).
 The parts and the epoch are timed in turns, `--repeats` rounds after compilation,
-and the best run of each is reported.
+and the best run of each is reported. With the `mural` reward a second table splits
+one meta-training pass: a meta-step's context draws, inner steps, meta-loss,
+second-order meta-gradient and Adam update, each times the pass's meta-steps.
 """
 
 import dataclasses
@@ -113,6 +115,48 @@ def _parts(trainer, ts):
   return {name: (count, jax.jit(fn)) for name, (count, fn) in parts.items()}
 
 
+def _meta_training_parts(trainer, ts):
+  """{part: (calls per meta-training pass, jitted fn of a key)} of meta-NML's training.
+
+  One meta-step (a meta-batch of tasks) split into: the tasks' context draws, the
+  inner SGD steps, the meta-loss (inner steps and outer losses over the pool), its
+  second-order gradient, and the Adam update; "pass" is one whole `train` call.
+  """
+  import jax
+  import jax.numpy as jnp
+  import optax
+  from mural_jax.classifiers import meta_nml, nml_query
+
+  s, state = trainer.config.meta_nml, ts.reward
+  queries = state.pool_x[:s.meta_batch]
+  labels = jnp.arange(s.meta_batch, dtype=jnp.int32) % 2
+  loss = lambda params, key: meta_nml.meta_loss(params, queries, labels, key, state.pool_x,
+                                                state.pool_y, s)
+  draw = lambda key: jax.vmap(lambda k: jax.random.choice(
+      k, s.pool_size, (s.context_size,), replace=False))(jax.random.split(key, s.meta_batch))
+
+  def inner_steps(key):
+    def one(query, label, idx):
+      x, y, w = nml_query.with_query(query, label, state.pool_x[idx], state.pool_y[idx],
+                                     s.inner_query_weight, s.kernel_threshold)
+      return nml_query.adapt(state.params, x, y, w, s.inner_lr)
+    return jax.vmap(one)(queries, labels, draw(key))
+
+  grads = jax.grad(loss)(state.params, jax.random.key(0))
+  adam = optax.adam(s.meta_lr)
+  steps = s.steps_per_pass
+  parts = {
+      "context draws": (steps, draw),
+      "inner steps": (steps, inner_steps),
+      "meta-loss": (steps, lambda key: loss(state.params, key)),
+      "meta-gradient": (steps, lambda key: jax.value_and_grad(loss)(state.params, key)),
+      "Adam update": (steps, lambda key: adam.update(grads, state.opt_state, state.params)),
+      "pass": (1, lambda key: trainer.source.train(
+          state, trainer.train_data(ts, key), jax.random.fold_in(key, 1))),
+  }
+  return {name: (count, jax.jit(fn)) for name, (count, fn) in parts.items()}
+
+
 def profile(config, repeats: int = 3) -> dict:
   """Seconds per epoch of each part, the whole epoch and the overhead, with run info."""
   import jax
@@ -139,11 +183,22 @@ def profile(config, repeats: int = 3) -> dict:
   for row in rows.values():
     row["ms_per_call"] = 1e3 * row["seconds"] / max(row["count"], 1)
     row["percent"] = 100 * row["seconds"] / epoch_s
+  result = {}
+  if config.reward == "mural":   # where a meta-training pass goes, one meta-step's parts
+    meta = _meta_training_parts(trainer, ts)
+    seconds = best_seconds({name: (fn, lambda key=jax.random.key(i): (key,))
+                            for i, (name, (_, fn)) in enumerate(meta.items())}, repeats)
+    result["meta_training"] = {name: {"count": count, "seconds": count * seconds[name],
+                                      "ms_per_call": 1e3 * seconds[name]}
+                               for name, (count, _) in meta.items()}
+    t = result["meta_training"]
+    rest = t["pass"]["seconds"] - t["meta-gradient"]["seconds"] - t["Adam update"]["seconds"]
+    t["pass - (gradient + Adam)"] = {"count": 1, "seconds": rest, "ms_per_call": 1e3 * rest}
   device = jax.devices()[0]
   info = {"device": f"{device.platform} ({device.device_kind})", "preset": config.preset,
           "env": config.env, "reward": config.reward, "relabel": config.relabel,
           "epoch_seconds": epoch_s, "repeats": repeats}
-  return {"parts": rows, "info": info}
+  return {"parts": rows, **result, "info": info}
 
 
 def table(result: dict) -> str:
@@ -156,6 +211,12 @@ def table(result: dict) -> str:
     lines.append(f"{name:<24}{row['count']:>8,d}{row['ms_per_call']:>12.3f}"
                  f"{row['seconds']:>12.3f}{row['percent']:>8.1f}")
   lines.append(f"{'whole epoch (measured)':<24}{'':>20}{info['epoch_seconds']:>12.3f}{100:>8.1f}")
+  if "meta_training" in result:
+    lines += ["", "meta-training, one pass (after a later epoch); a meta-step's parts:",
+              f"{'part':<24}{'calls':>8}{'ms / call':>12}{'s / pass':>12}"]
+    for name, row in result["meta_training"].items():
+      lines.append(f"{name:<24}{row['count']:>8,d}{row['ms_per_call']:>12.3f}"
+                   f"{row['seconds']:>12.3f}")
   return "\n".join(lines)
 
 

@@ -2,11 +2,13 @@
 
   python -m experiments.runtime_table --preset=cpu [--json]
 
-One epoch = 1000 environment steps, 1000 SAC updates (minibatch 256, rewards
-relabelled per minibatch) and the classifier's between-epoch training. Rows:
+One epoch = 1000 environment steps at the preset users train with (its environments,
+SAC width, minibatch and update ratio: at `cpu` 4 environments, 2,000 updates on
+minibatches of 64), rewards relabelled per minibatch (one call per vectorised step
+for all its minibatches), and the classifier's between-epoch training. Rows:
 
 * mle: measured (a later epoch, after compilation).
-* meta_nml: measured, batched low-rank NML queries (one vmapped call per minibatch).
+* meta_nml: measured, batched low-rank NML queries (one vmapped call per vectorised step).
   The two epochs are timed in turns, `--repeats` rounds, best of each (robust to
   load changes on a shared machine).
 * meta_nml_per_point: the same queries answered one point at a time (the original
@@ -44,10 +46,9 @@ def _timed(fn):
 
 def _config(reward: str):
   from experiments.configs import zigzag_maze
-  config = zigzag_maze.get_config(_PRESET.value)
+  config = zigzag_maze.get_config(_PRESET.value)  # the SAC users train with
   config.reward = reward
-  config.epoch_length, config.num_envs, config.sac.updates_per_step = 1000, 1, 1.0
-  config.sac.batch_size = 256
+  config.epoch_length = 1000
   config.warmup_steps = 0  # every step learns, as in any epoch after the first
   return config
 
@@ -73,9 +74,9 @@ def epoch_seconds(runs: dict) -> dict:
 
 
 def query_seconds(trainer, state, points: int):
-  """(batched seconds per minibatch, seconds per point one at a time)."""
+  """(batched seconds per vectorised step's call, seconds per point one at a time)."""
   import jax
-  batch = state.replay.data["next_x"][:trainer.config.sac.batch_size]
+  batch = state.replay.data["next_x"][:trainer.updates_per_step * trainer.config.sac.batch_size]
   rewards = jax.jit(trainer.source.rewards)
   key = jax.random.key(1)
   rewards(state.reward, batch, key).block_until_ready()
@@ -113,13 +114,13 @@ def main(argv):
   seconds = epoch_seconds(runs)
   mle_s, nml_s = seconds["mle"], seconds["mural"]
   trainer, state = runs["mural"]
-  updates = trainer.steps_per_epoch * trainer.updates_per_step
-  queries = updates * trainer.config.sac.batch_size
+  calls = trainer.steps_per_epoch
+  queries = calls * trainer.updates_per_step * trainer.config.sac.batch_size
   batched_s, point_s = query_seconds(trainer, state, _POINTS.value)
   rows = {
       "mle": {"seconds": mle_s, "measured": True},
       "meta_nml": {"seconds": nml_s, "measured": True},
-      "meta_nml_per_point": {"seconds": nml_s - updates * batched_s + queries * point_s,
+      "meta_nml_per_point": {"seconds": nml_s - calls * batched_s + queries * point_s,
                              "measured": False},
       "naive_cnml": {"seconds": mle_s + queries * cnml_query_seconds(_CNML_STEPS.value),
                      "measured": False},
@@ -136,7 +137,7 @@ def main(argv):
     return
   print(f"device: {device}; preset {_PRESET.value}; epochs: best of {_REPEATS.value}; "
         f"{queries:,d} reward queries per epoch "
-        f"(batched {batched_s * 1e3:.2f} ms / {trainer.config.sac.batch_size} states; "
+        f"(batched {batched_s * 1e3:.2f} ms / {queries // calls} states; "
         f"one at a time {point_s * 1e3:.2f} ms / state)")
   print(f"{'classifier':<22}{'s / epoch':>14}{'x mle':>10}{'paper s':>10}{'paper x':>9}")
   for name, row in rows.items():

@@ -29,3 +29,18 @@ def test_collect_relabelling_queries_once_per_step_and_one_seed_only():
   config.num_seeds = 2
   with pytest.raises(ValueError, match="num_seeds=2"):
     profile_epoch.profile(config)
+
+
+def test_meta_training_split_into_a_meta_steps_parts():
+  config = zigzag_maze.get_config("tiny")
+  result = profile_epoch.profile(config, repeats=1)
+  meta = result["meta_training"]
+  steps = config.meta_nml.num_tasks * 2 // config.meta_nml.meta_batch   # tiny: 16 / 4
+  assert {n: r["count"] for n, r in meta.items() if n != "pass - (gradient + Adam)"} == {
+      "context draws": steps, "inner steps": steps, "meta-loss": steps,
+      "meta-gradient": steps, "Adam update": steps, "pass": 1}
+  assert meta["pass - (gradient + Adam)"]["seconds"] == pytest.approx(
+      meta["pass"]["seconds"] - meta["meta-gradient"]["seconds"] - meta["Adam update"]["seconds"])
+  assert "meta-training, one pass" in profile_epoch.table(result)
+  config.reward = "mle"
+  assert "meta_training" not in profile_epoch.profile(config, repeats=1)

@@ -101,3 +101,22 @@ def test_sparse_reward_is_the_success_test():
 def test_bad_config_fails_before_compiling(field, value, message):
   with pytest.raises(ValueError, match=message):
     training.Trainer(_small_config(**{field: value}))
+
+
+def test_one_call_relabels_a_steps_minibatches_as_separate_calls_would():
+  """The trainer queries all minibatches of a vectorised step (U, B, D) in one call; given
+  the same context, each minibatch's rewards equal its own meta-NML call's."""
+  from mural_jax.classifiers import meta_nml
+  from mural_jax.classifiers.nml_query import nml_probs
+  config = _small_config(reward="mural")
+  trainer = training.Trainer(config)
+  state, _ = trainer.run_epoch(trainer.init(jax.random.key(5)))
+  x = state.replay.data["next_x"][:48].reshape(3, 16, -1)        # U=3 minibatches of B=16
+  key = jax.random.key(1)
+  merged = trainer._relabel(state.reward, {"next_x": x}, key)["reward"]
+  assert merged.shape == (3, 16)
+  clf = meta_nml.Classifier(trainer.config.meta_nml, x.shape[-1])
+  context = clf.sample_context(state.reward, key)
+  separate = jnp.stack([nml_probs(state.reward.params, b, context, clf.settings)[0] for b in x])
+  np.testing.assert_allclose(merged, separate, rtol=1e-5, atol=1e-6)
+  assert float(jnp.std(merged)) > 0  # not a constant reward

@@ -185,7 +185,7 @@ def _sample_tasks(key, positives, task_negatives, settings):
   return jnp.concatenate([points, points]), labels
 
 
-def _task_loss(params, query, label, context_idx, pool_x, pool_y, settings):
+def task_loss(params, query, label, context_idx, pool_x, pool_y, settings):
   """Outer loss of one task: adapt on query + context, score on the pool + query.
 
   The outer set is the whole distance-weighted pool (the reference: 1023 + 1023
@@ -215,12 +215,12 @@ def positive_share(settings: Settings, state: State, queries: jax.Array) -> jax.
   return jax.vmap(share)(queries)
 
 
-def _meta_loss(params, queries, labels, key, pool_x, pool_y, settings):
+def meta_loss(params, queries, labels, key, pool_x, pool_y, settings):
   """Mean outer loss of a meta-batch of tasks, each with its own context draw."""
   keys = jax.random.split(key, queries.shape[0])
   context_idx = jax.vmap(lambda k: jax.random.choice(
       k, settings.pool_size, (settings.context_size,), replace=False))(keys)
-  losses = jax.vmap(_task_loss, (None, 0, 0, 0, None, None, None))(
+  losses = jax.vmap(task_loss, (None, 0, 0, 0, None, None, None))(
       params, queries, labels, context_idx, pool_x, pool_y, settings)
   return jnp.mean(losses)
 
@@ -237,7 +237,7 @@ def _meta_train(settings, state, positives, negatives, key, num_passes):
   def meta_step(carry, xs):
     params, opt_state = carry
     idx, k = xs
-    loss, grads = jax.value_and_grad(_meta_loss)(
+    loss, grads = jax.value_and_grad(meta_loss)(
         params, queries[idx], labels[idx], k, pool_x, pool_y, settings)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
