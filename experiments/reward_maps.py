@@ -10,6 +10,7 @@ the config preset and trained once on that data, as the trainer would after an
 epoch (`--passes` meta-NML passes, `--steps` steps of the mle, vice and RND
 networks). The map is what one SAC minibatch would see: one key for all queries
 (meta-NML: one context draw). Writes DIR/reward_maps.png with the walls drawn.
+`--context_draws=N` prints instead the context draw's share of meta-NML's reward noise.
 """
 
 import os
@@ -30,6 +31,8 @@ _GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.")
 _PASSES = flags.DEFINE_integer("passes", 10, "Meta-NML meta-training passes.")
 _STEPS = flags.DEFINE_integer("steps", 1000, "Adam steps of the mle, vice and RND networks.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
+_DRAWS = flags.DEFINE_integer("context_draws", 0, "If > 0: instead of the maps, print how much "
+                              "meta-NML's reward varies over this many context draws.")
 
 # Columns, left to right, and what each map shows.
 TITLES = {
@@ -48,8 +51,9 @@ def corridor_visits(rng: np.random.Generator, n: int, frontier_y: float) -> np.n
   return np.stack([x, y], -1).astype(np.float32)
 
 
-def reward_maps(env, positives, visited, config, key, grid: int, passes: int, steps: int):
-  """(grid points (G*G, 2), {reward name: values (G*G,)}) for every reward of TITLES."""
+def trained(name, env, positives, visited, config, key, passes: int, steps: int):
+  """Reward source `name` built from `config`, trained once on the data as the trainer would
+  after an epoch: (source, state)."""
   import jax
   import jax.numpy as jnp
   from mural_jax import rewards
@@ -58,25 +62,52 @@ def reward_maps(env, positives, visited, config, key, grid: int, passes: int, st
   config.meta_nml.first_passes = passes
   config.classifier.steps_per_epoch = steps
   config.exploration.rnd_steps_per_epoch = steps
+  source = rewards.make(name, config, env)
+  k_init, k_train = jax.random.split(key)
+  state = source.init(k_init, positives)
+  if source.train is not None:
+    rng = np.random.default_rng(0)
+    negatives = (visited if source.whole_buffer
+                 else visited[rng.integers(0, len(visited), source.num_negatives)])
+    data = rewards.TrainData(positives=positives, negatives=jnp.asarray(negatives),
+                             epoch=jnp.int32(0), valid=jnp.ones(len(negatives), bool))
+    state, _ = jax.jit(source.train)(state, data, k_train)
+  return source, state
+
+
+def grid_points(env, grid: int) -> np.ndarray:
   axis = np.linspace(-env.arena, env.arena, grid, dtype=np.float32)
-  points = jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2))
-  rng = np.random.default_rng(0)
+  return np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+
+
+def reward_maps(env, positives, visited, config, key, grid: int, passes: int, steps: int):
+  """(grid points (G*G, 2), {reward name: values (G*G,)}) for every reward of TITLES."""
+  import jax
+  import jax.numpy as jnp
+  points = jnp.asarray(grid_points(env, grid))
   maps = {}
   for name, k in zip(TITLES, jax.random.split(key, len(TITLES))):
-    source = rewards.make(name, config, env)
-    k_init, k_train, k_query = jax.random.split(k, 3)
-    state = source.init(k_init, positives)
-    if source.train is not None:
-      negatives = (visited if source.whole_buffer
-                   else visited[rng.integers(0, len(visited), source.num_negatives)])
-      data = rewards.TrainData(positives=positives, negatives=jnp.asarray(negatives),
-                               epoch=jnp.int32(0), valid=jnp.ones(len(negatives), bool))
-      state, _ = jax.jit(source.train)(state, data, k_train)
+    k_train, k_query = jax.random.split(k)
+    source, state = trained(name, env, positives, visited, config, k_train, passes, steps)
     query = jax.jit(source.rewards)
     maps[name] = np.concatenate([
         np.asarray(query(state, chunk, k_query))
         for chunk in jnp.array_split(points, max(1, len(points) // QUERY_CHUNK))])
   return np.asarray(points), maps
+
+
+def context_noise(env, positives, visited, config, key, grid: int, passes: int, draws: int):
+  """How much meta-NML's reward at a state depends on the context draw, against how much it
+  varies over the maze: {"context_std": mean over grid points of the std over `draws`
+  context draws, "map_std": std over grid points of the mean over draws}."""
+  import jax
+  k_train, k_query = jax.random.split(key)
+  source, state = trained("mural", env, positives, visited, config, k_train, passes, 1)
+  points = jax.numpy.asarray(grid_points(env, grid))
+  p = np.asarray(jax.jit(jax.vmap(source.rewards, (None, None, 0)))(
+      state, points, jax.random.split(k_query, draws)))                    # (draws, G*G)
+  return {"context_std": float(p.std(0).mean()), "map_std": float(p.mean(0).std()),
+          "draws": draws, "grid_points": int(p.shape[1])}
 
 
 def plot(env, points, maps, positives, visited, path):
@@ -109,6 +140,10 @@ def main(argv):
     visited = np.load(_VISITED.value).astype(np.float32).reshape(-1, 2)
   key = jax.random.key(_SEED.value)
   positives = env.success_examples(jax.random.fold_in(key, 1), config.num_success_examples)
+  if _DRAWS.value:
+    print(context_noise(env, positives, visited, config, key, _GRID.value, _PASSES.value,
+                        _DRAWS.value))
+    return
   points, maps = reward_maps(env, positives, visited, config, key, _GRID.value, _PASSES.value,
                              _STEPS.value)
   os.makedirs(_OUT.value, exist_ok=True)
