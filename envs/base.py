@@ -74,6 +74,13 @@ class MuralEnv(Env, abc.ABC):
     measures, (..., K): the space of the `l2` reward (the ant's torso xy)."""
     return x[..., self.goal_slice]
 
+  def toward_goal(self, x: jax.Array, fraction: float) -> jax.Array:
+    """Classifier inputs x (..., D) with their goal coordinates moved `fraction` of the way
+    to the goal, the rest unchanged: the trainer's "novel" reward probe (visited states
+    made nearer the goal than the agent has been)."""
+    g = self.goal_coordinates(x)
+    return x.at[..., self.goal_slice].set(g + fraction * (self.goal - g))
+
   def goal_distance(self, x: jax.Array) -> jax.Array:
     """Distance to the goal of classifier inputs x (..., D) -> (...)."""
     return jnp.linalg.norm(self.goal_coordinates(x) - self.goal, axis=-1)

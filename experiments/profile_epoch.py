@@ -131,14 +131,14 @@ def _meta_training_parts(trainer, ts):
   queries = state.pool_x[:s.meta_batch]
   labels = jnp.arange(s.meta_batch, dtype=jnp.int32) % 2
   loss = lambda params, key: meta_nml.meta_loss(params, queries, labels, key, state.pool_x,
-                                                state.pool_y, s)
+                                                state.pool_y, s, state.kernel_threshold)
   draw = lambda key: jax.vmap(lambda k: jax.random.choice(
       k, s.pool_size, (s.context_size,), replace=False))(jax.random.split(key, s.meta_batch))
 
   def inner_steps(key):
     def one(query, label, idx):
       x, y, w = nml_query.with_query(query, label, state.pool_x[idx], state.pool_y[idx],
-                                     s.inner_query_weight, s.kernel_threshold)
+                                     s.inner_query_weight, state.kernel_threshold)
       return nml_query.adapt(state.params, x, y, w, s.inner_lr)
     return jax.vmap(one)(queries, labels, draw(key))
 

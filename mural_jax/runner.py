@@ -207,7 +207,7 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
       training.run(trainer, callback=on_epoch, state=state)
     except _Solved:
       pass
-    except training.Diverged as e:
+    except (training.Diverged, training.Uncalibrated) as e:
       raise RunFailed(f"{e} The last good checkpoint (epoch {checkpointer.latest_epoch()}) is "
                       f"in {checkpointer.directory}.") from e
     except CheckpointError as e:

@@ -46,6 +46,13 @@ class Diverged(FloatingPointError):
   """A loss or parameter became NaN or inf; the message names them and the epoch."""
 
 
+PROBE_STATES = 256  # replay states of the reward probes (`Trainer.reward_probes`)
+
+
+class Uncalibrated(RuntimeError):
+  """meta_nml.kernel_share could not be reached on the first pool; the message says why."""
+
+
 class Trainer:
   """Builds the environment, SAC and reward source of `config`, and the jitted epoch."""
 
@@ -179,12 +186,26 @@ class Trainer:
       reward_state, reward_metrics = self.source.train(
           reward_state, self.train_data(ts, k_neg), k_train)
       metrics.update(reward_metrics)
+    # An own key stream (folded from the evaluation's): the training's keys stay as they were.
+    metrics.update(self.reward_probes(ts, reward_state, jax.random.fold_in(k_eval, 1)))
     policy = lambda obs: self.sac.deterministic_action(ts.sac.actor, obs)
     metrics.update(evaluate(self.env, policy, k_eval, self.config.eval_episodes,
                             self.episode_length))
     ts = ts.replace(reward=reward_state, key=key, epoch=ts.epoch + 1)
     metrics.update(env_steps=ts.env_steps, epoch=ts.epoch)
     return ts, metrics
+
+  def reward_probes(self, ts: TrainState, reward_state, key: jax.Array) -> dict:
+    """The mean reward the trained source gives at three probe sets: `reward_visited`,
+    PROBE_STATES replay states (a fresh draw); `reward_novel`, the same states with their
+    goal coordinates moved halfway to the goal (`env.toward_goal`); `reward_goal`, the
+    success examples. An explorer reads visited low, novel higher, goal high."""
+    k_sample, k_visited, k_novel, k_goal = jax.random.split(key, 4)
+    visited = replay_sample(ts.replay, k_sample, PROBE_STATES)["next_x"]
+    mean = lambda x, k: self.source.rewards(reward_state, x, k).mean()
+    return {"reward_visited": mean(visited, k_visited),
+            "reward_novel": mean(self.env.toward_goal(visited, 0.5), k_novel),
+            "reward_goal": mean(ts.positives, k_goal)}
 
   def train_data(self, ts: TrainState, key: jax.Array) -> rewards.TrainData:
     """What the reward source trains on after an epoch: replay states (a uniform sample,
@@ -227,6 +248,25 @@ class Trainer:
                      f"in {', '.join(bad[:8])}{more}.")
 
 
+  def check_calibration(self, metrics: dict) -> None:
+    """After the first epoch of a run with `meta_nml.kernel_share` > 0: raises
+    `Uncalibrated` if the threshold's bisection did not reach the share (it cannot where
+    the pool's points are all alike), naming the task and the share reached."""
+    target = self.config.meta_nml.kernel_share
+    if (not target or "meta_nml_query_share" not in metrics
+        or int(np.max(metrics["epoch"])) != 1):
+      return
+    reached = np.atleast_1d(metrics["meta_nml_query_share"])
+    off = np.abs(reached - target) > 0.01 * target
+    if off.any():
+      seeds = f" (seed {', '.join(map(str, self.seeds[off]))})" if self.batched else ""
+      raise Uncalibrated(
+          f"meta_nml.kernel_share={target} on {self.config.env}: no kernel threshold gives "
+          f"the median replay state that share of its inner batch; the nearest reached is "
+          f"{float(reached[off][0]):.4g}{seeds}. The pool's states are (nearly) all alike; "
+          f"set meta_nml.kernel_share=0 and a meta_nml.kernel_threshold instead.")
+
+
 def train(config, key: Optional[jax.Array] = None,
           callback: Optional[Callable[[dict, TrainState], None]] = None):
   """Trains `config` from `key` (default: `config.seed`).
@@ -244,8 +284,8 @@ def run(trainer: Trainer, key: Optional[jax.Array] = None,
   """`train` with an already built `Trainer`; continues `state` (a restored
   checkpoint) if given. With several seeds, metrics have a leading seed axis.
 
-  Raises `Diverged` after the first epoch with NaN or inf, before `callback`
-  sees that epoch.
+  Raises `Diverged` after the first epoch with NaN or inf, and `Uncalibrated` after a
+  first epoch whose kernel calibration failed, before `callback` sees that epoch.
   """
   ts = trainer.init(trainer.keys(key)) if state is None else state
   history = []
@@ -253,6 +293,7 @@ def run(trainer: Trainer, key: Optional[jax.Array] = None,
     ts, metrics = trainer.run_epoch(ts)
     metrics = to_host(metrics)
     trainer.check_finite(ts, metrics)
+    trainer.check_calibration(metrics)
     history.append(metrics)
     if callback is not None:
       callback(metrics, ts)

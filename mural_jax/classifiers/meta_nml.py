@@ -26,7 +26,7 @@ import optax
 from flax import struct
 
 from mural_jax import checks
-from mural_jax.classifiers import common
+from mural_jax.classifiers import common, nml_query
 from mural_jax.classifiers.nml_query import Context, adapt, inner_loss, nml_probs, with_query
 from mural_jax.networks import Params
 
@@ -40,6 +40,7 @@ class Settings:
   points_per_task: int = 64         # inner batch: the query + points_per_task - 1 context points
   pool_size: int = 2048             # half replay states (label 0), half success examples (label 1)
   kernel_threshold: float = 0.5     # distance at which a point's weight is 0.1
+  kernel_share: float = 0.0         # > 0: calibrate the threshold to the data (`calibrate`)
   query_weight: float = 1.0         # inner: query_weight * 64 / 2048; outer: query_weight / 2
   num_tasks: int = 128              # replay states used as task queries, each with both labels
   num_positive_tasks: int = 0       # success examples used as task queries too (ant: 128)
@@ -54,6 +55,10 @@ class Settings:
     for name in ("inner_lr", "kernel_threshold", "query_weight", "meta_lr"):
       checks.positive(f"meta_nml.{name}", getattr(self, name))
     checks.positive_int("meta_nml.meta_batch", self.meta_batch)
+    checks.require(isinstance(self.kernel_share, (int, float)) and not isinstance(
+        self.kernel_share, bool) and (self.kernel_share == 0 or 0 < self.kernel_share < 1),
+                   f"meta_nml.kernel_share must lie in (0, 1), or be 0 to keep "
+                   f"kernel_threshold as given; got {self.kernel_share!r}.")
     for name in ("num_tasks", "num_positive_tasks", "first_passes", "later_passes"):
       checks.non_negative_int(f"meta_nml.{name}", getattr(self, name))
     pool = self.pool_size
@@ -102,6 +107,8 @@ class State:
   pool_x: jax.Array       # (pool_size, D): the last meta-training pool, source of contexts
   pool_y: jax.Array       # (pool_size,) int32
   epoch: jax.Array        # () int32: train calls so far
+  kernel_threshold: jax.Array  # () float32: the one in use (set by the first `train` if
+                               # kernel_share > 0, then fixed for the run)
 
 
 def passes_for_epoch(settings: Settings, epoch) -> jax.Array:
@@ -132,7 +139,8 @@ class Classifier:
         opt_state=optax.adam(s.meta_lr).init(params),
         pool_x=jnp.zeros((s.pool_size, self.input_size)),
         pool_y=jnp.repeat(jnp.arange(2, dtype=jnp.int32), s.pool_size // 2),
-        epoch=jnp.zeros((), jnp.int32))
+        epoch=jnp.zeros((), jnp.int32),
+        kernel_threshold=jnp.asarray(s.kernel_threshold, jnp.float32))
 
   def train(self, state: State, positives: jax.Array, negatives: jax.Array, key: jax.Array,
             num_passes) -> tuple[State, dict]:
@@ -157,7 +165,8 @@ class Classifier:
 
   def probs(self, state: State, x: jax.Array, key: jax.Array) -> jax.Array:
     """Meta-NML p(success) (B,) of x (B, D), all queries sharing one context drawn with `key`."""
-    return nml_probs(state.params, x, self.sample_context(state, key), self.settings)[0]
+    return nml_probs(state.params, x, self.sample_context(state, key), self.settings,
+                     threshold=state.kernel_threshold)[0]
 
 
 # -- meta-training -------------------------------------------------------------
@@ -185,17 +194,16 @@ def _sample_tasks(key, positives, task_negatives, settings):
   return jnp.concatenate([points, points]), labels
 
 
-def task_loss(params, query, label, context_idx, pool_x, pool_y, settings):
+def task_loss(params, query, label, context_idx, pool_x, pool_y, settings, threshold):
   """Outer loss of one task: adapt on query + context, score on the pool + query.
 
   The outer set is the whole distance-weighted pool (the reference: 1023 + 1023
   of its points) plus the query at weight query_weight / 2.
   """
   x, y, w = with_query(query, label, pool_x[context_idx], pool_y[context_idx],
-                       settings.inner_query_weight, settings.kernel_threshold)
+                       settings.inner_query_weight, threshold)
   adapted = adapt(params, x, y, w, settings.inner_lr)
-  x, y, w = with_query(query, label, pool_x, pool_y,
-                       settings.outer_query_weight, settings.kernel_threshold)
+  x, y, w = with_query(query, label, pool_x, pool_y, settings.outer_query_weight, threshold)
   return inner_loss(adapted, x, y, w)
 
 
@@ -210,19 +218,76 @@ def positive_share(settings: Settings, state: State, queries: jax.Array) -> jax.
   """
   def share(query):
     _, y, w = with_query(query, jnp.zeros((), jnp.int32), state.pool_x, state.pool_y,
-                         settings.outer_query_weight, settings.kernel_threshold)
+                         settings.outer_query_weight, state.kernel_threshold)
     return jnp.sum(w[1:] * (y[1:] == 1)) / jnp.sum(w)   # w[0]: the query itself
   return jax.vmap(share)(queries)
 
 
-def meta_loss(params, queries, labels, key, pool_x, pool_y, settings):
+def meta_loss(params, queries, labels, key, pool_x, pool_y, settings, threshold):
   """Mean outer loss of a meta-batch of tasks, each with its own context draw."""
   keys = jax.random.split(key, queries.shape[0])
   context_idx = jax.vmap(lambda k: jax.random.choice(
       k, settings.pool_size, (settings.context_size,), replace=False))(keys)
-  losses = jax.vmap(task_loss, (None, 0, 0, 0, None, None, None))(
-      params, queries, labels, context_idx, pool_x, pool_y, settings)
+  losses = jax.vmap(task_loss, (None, 0, 0, 0, None, None, None, None))(
+      params, queries, labels, context_idx, pool_x, pool_y, settings, threshold)
   return jnp.mean(losses)
+
+
+# -- the kernel threshold's calibration -----------------------------------------------
+
+CALIBRATION_DRAWS = 64  # context draws the expected query share is averaged over
+
+
+def share_draws(key: jax.Array, settings: Settings, draws: int = CALIBRATION_DRAWS):
+  """Pool indices (draws, C) of `draws` contexts, each C = points_per_task - 1 points drawn
+  uniformly without replacement, as a query's context is: the draws `query_share` uses."""
+  return jax.vmap(lambda k: jax.random.choice(
+      k, settings.pool_size, (settings.context_size,), replace=False))(
+          jax.random.split(key, draws))
+
+
+def _context_distances(pool_x, draws):
+  """Distances (Q, draws, C) from each replay state (label 0, the pool's first half) to
+  the points of every context draw; inf where the draw holds the query itself."""
+  q = pool_x.shape[0] // 2
+  d = jnp.linalg.norm(pool_x[:q, None, None] - pool_x[draws][None], axis=-1)
+  return jnp.where(draws[None] == jnp.arange(q)[:, None, None], jnp.inf, d)
+
+
+def _median_share(distances, settings, threshold):
+  """Median over queries of the mean over draws of w_q / (w_q + sum of context weights)."""
+  w = jnp.exp(-nml_query.KERNEL_RATE * distances / threshold)       # 0 at the query itself
+  wq = settings.inner_query_weight
+  return jnp.median(jnp.mean(wq / (wq + w.sum(-1)), -1))
+
+
+def query_share(pool_x, settings: Settings, threshold, draws) -> jax.Array:
+  """The share of its inner batch that a query at the median replay state of the pool
+  holds, expected over the context draws `draws` (`share_draws`), at kernel threshold
+  `threshold` and the inner query weight: () float. Far from the data it tends to 1 (the
+  query alone is fitted: optimism), among many near neighbours to 0."""
+  return _median_share(_context_distances(pool_x, draws), settings, threshold)
+
+
+def calibrate(pool_x, settings: Settings, draws, iterations: int = 64) -> jax.Array:
+  """The kernel threshold at which `query_share` is `settings.kernel_share`, by bisection
+  in log threshold over [1e-6, 1e6] x the largest distance (with the draws fixed, the
+  share falls as the threshold grows). Where the share cannot be reached (points all
+  alike: it stays near w_q / (w_q + C)), a bracket's end comes back, and `query_share`
+  there says so."""
+  d = _context_distances(pool_x, draws)
+  scale = jnp.maximum(jnp.max(jnp.where(jnp.isfinite(d), d, 0.0)), 1e-12)
+  target = settings.kernel_share
+
+  def halve(_, bounds):
+    lo, hi = bounds
+    mid = 0.5 * (lo + hi)
+    too_wide = _median_share(d, settings, jnp.exp(mid)) < target
+    return jnp.where(too_wide, lo, mid), jnp.where(too_wide, mid, hi)
+
+  lo, hi = jax.lax.fori_loop(0, iterations, halve,
+                             (jnp.log(scale * 1e-6), jnp.log(scale * 1e6)))
+  return jnp.exp(0.5 * (lo + hi))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -231,6 +296,11 @@ def _meta_train(settings, state, positives, negatives, key, num_passes):
   pool_negatives, task_negatives = _split_negatives(k_split, negatives, settings)
   pool_x, pool_y = common.balanced_batch(k_pool, positives, pool_negatives)
   queries, labels = _sample_tasks(k_tasks, positives, task_negatives, settings)
+  # Folded, not split: the other keys are those of an uncalibrated run.
+  draws = share_draws(jax.random.fold_in(key, 1), settings)
+  threshold = state.kernel_threshold
+  if settings.kernel_share > 0:  # the first pool sets it; later epochs keep it
+    threshold = jnp.where(state.epoch == 0, calibrate(pool_x, settings, draws), threshold)
   optimizer = optax.adam(settings.meta_lr)
   steps, batch = settings.steps_per_pass, settings.meta_batch
 
@@ -238,7 +308,7 @@ def _meta_train(settings, state, positives, negatives, key, num_passes):
     params, opt_state = carry
     idx, k = xs
     loss, grads = jax.value_and_grad(meta_loss)(
-        params, queries[idx], labels[idx], k, pool_x, pool_y, settings)
+        params, queries[idx], labels[idx], k, pool_x, pool_y, settings, threshold)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -255,8 +325,10 @@ def _meta_train(settings, state, positives, negatives, key, num_passes):
       0, num_passes, one_pass, (state.params, state.opt_state, jnp.zeros(())))
   meta_steps = num_passes * steps
   state = state.replace(params=params, opt_state=opt_state, pool_x=pool_x, pool_y=pool_y,
-                        epoch=state.epoch + 1)
-  return state, {"meta_loss": loss_sum / jnp.maximum(meta_steps, 1), "meta_steps": meta_steps}
+                        epoch=state.epoch + 1, kernel_threshold=threshold)
+  return state, {"meta_loss": loss_sum / jnp.maximum(meta_steps, 1), "meta_steps": meta_steps,
+                 "meta_nml_kernel_threshold": threshold,
+                 "meta_nml_query_share": query_share(pool_x, settings, threshold, draws)}
 
 
 def fit_and_query(key: jax.Array, positives, negatives, queries,
@@ -282,5 +354,6 @@ def fit_and_query(key: jax.Array, positives, negatives, queries,
   passes = settings.first_passes if num_passes is None else num_passes
   state, _ = clf.train(clf.init(k_init), positives, negatives, k_train, passes)
   contexts = jax.vmap(clf.sample_context, (None, 0))(state, jax.random.split(k_ctx, num_contexts))
-  p, z = jax.vmap(lambda c: nml_probs(state.params, queries, c, settings))(contexts)
+  p, z = jax.vmap(lambda c: nml_probs(state.params, queries, c, settings,
+                                       threshold=state.kernel_threshold))(contexts)
   return p.mean(0), z.mean(0)

@@ -42,8 +42,8 @@ from mural_jax.classifiers import common
 from mural_jax.networks import Params, mlp_apply
 
 METHODS = ("lowrank", "grad")
-# Distance weight exp(-_KERNEL_RATE * d / kernel_threshold): 0.1 at the threshold.
-_KERNEL_RATE = 2.3
+# Distance weight exp(-KERNEL_RATE * d / kernel_threshold): 0.1 at the threshold.
+KERNEL_RATE = 2.3
 
 
 @struct.dataclass
@@ -69,7 +69,7 @@ def adapt(params: Params, x, y, w, lr: float) -> Params:
 
 def distance_weights(query: jax.Array, x: jax.Array, threshold: float) -> jax.Array:
   """exp(-2.3 ||x - query|| / threshold): 1 at the query, 0.1 at the threshold."""
-  return jnp.exp(-_KERNEL_RATE * jnp.linalg.norm(x - query, axis=-1) / threshold)
+  return jnp.exp(-KERNEL_RATE * jnp.linalg.norm(x - query, axis=-1) / threshold)
 
 
 def with_query(query, label, x, y, query_weight, threshold):
@@ -93,11 +93,11 @@ def _own_label_probs(logits: jax.Array) -> jax.Array:
   return jnp.diagonal(jax.nn.softmax(logits), axis1=-2, axis2=-1)
 
 
-def _grad_path(params, settings, queries, context, chunk_size):
+def _grad_path(params, settings, queries, context, threshold, chunk_size):
   """vmap over queries and labels of one `adapt` step, then the query's forward."""
   def logits(query, label):
     x, y, w = with_query(query, label, context.x, context.y,
-                         settings.inner_query_weight, settings.kernel_threshold)
+                         settings.inner_query_weight, threshold)
     return mlp_apply(adapt(params, x, y, w, settings.inner_lr), query)
 
   def per_query(query):
@@ -131,7 +131,7 @@ def _taps(params: Params, x: jax.Array):
   return pre[-1][:, 1] - pre[-1][:, 0], inputs, margins, pre[0]
 
 
-def _lowrank_path(params, settings, queries, context):
+def _lowrank_path(params, settings, queries, context, threshold):
   """Exact adapted-network probabilities from per-example outer products; no weight copies.
 
   With 2 logits each example's delta at layer l is c_j * m_j, where m_j =
@@ -145,7 +145,7 @@ def _lowrank_path(params, settings, queries, context):
   margin, inputs, margins, z_first = _taps(params, jnp.concatenate([context.x, queries]))
   ctx, qry = slice(None, n_ctx), slice(n_ctx, None)
   w_ctx = jax.vmap(distance_weights, (0, None, None))(
-      queries, context.x, settings.kernel_threshold)                      # (B, C)
+      queries, context.x, threshold)                                      # (B, C)
   total = w_ctx.sum(-1, keepdims=True) + wq                              # (B, 1)
   p1 = jax.nn.sigmoid(margin)                                            # p_theta0(1 | x)
   coef_ctx = w_ctx / total * (p1[ctx] - context.y)                       # (B, C): c_j
@@ -171,8 +171,8 @@ def _lowrank_path(params, settings, queries, context):
 
 
 def nml_probs(params: Params, queries: jax.Array, context: Context, settings,
-              method: str = "lowrank", chunk_size: int | None = None
-              ) -> tuple[jax.Array, jax.Array]:
+              method: str = "lowrank", chunk_size: int | None = None,
+              threshold: jax.Array | float | None = None) -> tuple[jax.Array, jax.Array]:
   """Meta-NML p(success) (B,) and normaliser Z (B,) for queries (B, D).
 
   Z = p_{theta_0}(0 | q) + p_{theta_1}(1 | q); exact CNML has Z in [1, 2] and
@@ -181,19 +181,22 @@ def nml_probs(params: Params, queries: jax.Array, context: Context, settings,
   One vmapped computation over queries x labels from theta_0 = `params`, with
   the inner step of `settings` (a `meta_nml.Settings`). `method`: "lowrank"
   (default) or "grad"; `chunk_size` bounds the "grad" path's memory (queries per
-  vmapped chunk).
+  vmapped chunk). `threshold`: the kernel threshold, default `settings.kernel_threshold`
+  (meta-NML's state holds the one in use: a calibrated run's differs).
   """
   if method not in METHODS:
     raise ValueError(f"method={method!r} is invalid; valid: {', '.join(METHODS)}.")
   if chunk_size is not None and chunk_size < 1:
     raise ValueError(f"chunk_size={chunk_size} must be >= 1 or None.")
-  return _nml_probs(params, queries, context, settings, method, chunk_size)
+  threshold = settings.kernel_threshold if threshold is None else threshold
+  return _nml_probs(params, queries, context, settings, method, chunk_size,
+                    jnp.asarray(threshold, jnp.float32))
 
 
 @functools.partial(jax.jit, static_argnames=("settings", "method", "chunk_size"))
-def _nml_probs(params, queries, context, settings, method, chunk_size):
+def _nml_probs(params, queries, context, settings, method, chunk_size, threshold):
   if method == "grad":
-    own = _grad_path(params, settings, queries, context, chunk_size)
+    own = _grad_path(params, settings, queries, context, threshold, chunk_size)
   else:
-    own = _lowrank_path(params, settings, queries, context)
+    own = _lowrank_path(params, settings, queries, context, threshold)
   return _normalise(own)
