@@ -51,3 +51,17 @@ def test_the_typed_config_is_what_the_trainer_reads():
   trainer = training.Trainer(config)
   assert trainer.config == typed
   assert trainer.sac.settings is trainer.config.sac
+
+
+@pytest.mark.parametrize("task, paper_width", [
+    ("zigzag_maze", 2048), ("spiral_maze", 2048), ("sawyer_push", 2048), ("sawyer_door", 512),
+    ("sawyer_pick", 512), ("pusher_2d", 2048), ("claw_valve", 2048), ("ant_maze", 2048)])
+def test_every_preset_keeps_the_tasks_inner_step_times_width(task, paper_width):
+  """The reference's inner SGD step is lr 0.01 on its task's width; a preset of another
+  width keeps lr x width (the cpu presets: 0.08 at 256, door and pick 0.02)."""
+  import importlib
+  module = importlib.import_module(f"experiments.configs.{task}")
+  assert module.get_config("paper").meta_nml.hidden == (paper_width, paper_width)
+  for preset in ("paper", "gpu", "cpu"):
+    nml = module.get_config(preset).meta_nml
+    assert nml.inner_lr * max(nml.hidden) == pytest.approx(0.01 * paper_width), preset

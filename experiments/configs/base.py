@@ -13,6 +13,12 @@ from mural_jax.config import RunConfig  # the one source of fields and paper def
 
 PRESETS = ("paper", "gpu", "cpu", "tiny")
 
+# The reference's meta-NML inner step: SGD at lr 0.01 on a network of its task's width
+# (2048; 512 on door and pick). A step's effect on a logit grows with lr x width (the
+# network's tangent kernel), so every preset but tiny derives inner_lr from its width to
+# keep the task's product: 0.08 at width 256 for most tasks, 0.02 on door and pick.
+PAPER_INNER_LR = 0.01
+
 
 def size_mjx_gpu_job(c, epoch_length: int, epochs: int, num_envs: int = 64) -> None:
   """An MJX task's `gpu` preset: `num_envs` environments per vectorised step and
@@ -30,11 +36,14 @@ def size_mjx_gpu_job(c, epoch_length: int, epochs: int, num_envs: int = 64) -> N
   c.checkpoint_every = max(1, epochs // 3)
 
 
-def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
-  """The config of `env` under `preset` (one of PRESETS)."""
+def get_config(env: str, preset: str = "paper",
+               nml_width: int = 2048) -> ml_collections.ConfigDict:
+  """The config of `env` under `preset` (one of PRESETS); `nml_width`: the width of the
+  task's meta-NML network in the paper (and `gpu`) preset, which sets the inner step."""
   if preset not in PRESETS:
     raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}.")
   c = ml_collections.ConfigDict(RunConfig(env=env, preset=preset).to_dict())
+  c.meta_nml.hidden = (nml_width, nml_width)
   if preset == "gpu":
     # The paper's networks and meta-NML; 40 environments per vectorised step and a
     # quarter SAC update per environment step, so a 4000-step epoch makes a paper
@@ -55,7 +64,6 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.eval_episodes = 8
     c.sac.updates_per_step = 0.25
     c.meta_nml.hidden = (256, 256)
-    c.meta_nml.inner_lr = 0.08          # keeps inner_lr x width at the paper's 0.01 x 2048
     c.meta_nml.pool_size = 512          # 4x cheaper meta-training; query_weight keeps the
     c.meta_nml.query_weight = 0.25      # paper's inner (1/32) and outer weight ratios
     c.cnml.hidden = (64, 64)
@@ -77,6 +85,8 @@ def get_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
     c.meta_nml.update(hidden=(16, 16), inner_lr=1.0, pool_size=64, num_tasks=8,
                       points_per_task=16, meta_batch=4)
     c.checkpoint_every = 1
+  else:
+    c.meta_nml.inner_lr = PAPER_INNER_LR * nml_width / max(c.meta_nml.hidden)
   return c
 
 
