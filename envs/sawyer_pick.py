@@ -5,7 +5,9 @@ action, clipped to [-1, 1]; grip +1 closes the gripper, -1 opens it (it sets
 both pads' position targets). Observation and classifier input: gripper opening
 (m, between the pads) + hand xyz + object xyz. The object starts on the table
 near (0, 0.6) (x, y jittered by U(-0.02, 0.02)); success: object within 0.03 of
-(0, 0.6, 0.20). Horizon 100.
+(0, 0.6, 0.20). Horizon 100. The hand moves in a 0.4 x 0.4 x 0.3 m box from (0, 0.5,
+0.12); `REFERENCE_GEOMETRY` (constructor arguments) gives the reference's instead: a 0.1
+x 0.1 x 0.24 m box around the object, 1/16 of the area to search, starting above it.
 
 Model (envs/assets/sawyer_pick.xml): the hand is kinematic (its position is
 the point between the fingers); each finger is a flat rod (a box shelf) with a
@@ -32,14 +34,21 @@ HAND = slice(1, 4)
 OBJECT = slice(4, 7)
 
 
+# The reference's hand box and start: `envs.make("sawyer_pick", **REFERENCE_GEOMETRY)`, or
+# `--config.env_kwargs` with these fields.
+REFERENCE_GEOMETRY = {"hand_low": (-0.05, 0.55, 0.005), "hand_high": (0.05, 0.65, 0.245),
+                      "hand_start": (0.0, 0.6, 0.12)}
+
+
 class SawyerPick(HandEnv):
   """Grasp the object and lift it to the goal; see the module docstring."""
 
   def __init__(self, goal=(0.0, 0.6, 0.2), hand_start=(0.0, 0.5, 0.12),
                object_xy=(0.0, 0.6), object_jitter=0.02, success_radius=0.03,
-               example_radius=0.02, episode_length=100):
-    super().__init__("sawyer_pick.xml", n_substeps=10, hand_low=(-0.2, 0.4, 0.005),
-                     hand_high=(0.2, 0.8, 0.3), goal=goal, goal_slice=OBJECT,
+               example_radius=0.02, episode_length=100, hand_low=(-0.2, 0.4, 0.005),
+               hand_high=(0.2, 0.8, 0.3)):
+    super().__init__("sawyer_pick.xml", n_substeps=10, hand_low=hand_low,
+                     hand_high=hand_high, goal=goal, goal_slice=OBJECT,
                      success_radius=success_radius, example_radius=example_radius,
                      episode_length=episode_length)
     self.hand_start = jnp.asarray(hand_start, jnp.float32)

@@ -132,3 +132,19 @@ def test_random_rollouts_stay_finite(fixture, request):
   hand = np.asarray(state.obs[:, 1:4] if fixture == "pick" else state.obs[:, :3])
   assert np.all(hand >= np.asarray(c.env.hand_low) - 1e-5)
   assert np.all(hand <= np.asarray(c.env.hand_high) + 1e-5)
+
+
+@pytest.mark.slow
+def test_pick_reference_geometry_keeps_the_hand_in_its_box_and_scripted_solves():
+  """The reference's 0.1 x 0.1 x 0.24 m hand box around the object, starting above it."""
+  from envs import sawyer_pick
+  c = Compiled("sawyer_pick", BATCH, **sawyer_pick.REFERENCE_GEOMETRY)
+  low, high = np.asarray(c.env.hand_low), np.asarray(c.env.hand_high)
+  assert np.prod((high - low)[:2]) == pytest.approx(0.01)
+  act = jax.jit(c.env.scripted_action)
+  obs, final = c.rollout(lambda obs, t: act(obs))
+  np.testing.assert_allclose(np.asarray(obs)[0, :, 1:4], [[0.0, 0.6, 0.12]] * BATCH, atol=1e-5)
+  assert np.all(np.asarray(final.metrics["success"]) == 1.0)
+  _, state = c.random_rollout(jax.random.PRNGKey(1))
+  hand = np.asarray(state.obs[:, 1:4])
+  assert np.all(hand >= low - 1e-5) and np.all(hand <= high + 1e-5)
