@@ -46,7 +46,8 @@ class Diverged(FloatingPointError):
   """A loss or parameter became NaN or inf; the message names them and the epoch."""
 
 
-PROBE_STATES = 256  # replay states of the reward probes (`Trainer.reward_probes`)
+PROBE_STATES = 256   # replay states of the reward probes (`Trainer.reward_probes`)
+NOVEL_FRACTION = 0.5  # the novel probes: visited states moved this far to the goal
 
 
 class Uncalibrated(RuntimeError):
@@ -204,7 +205,7 @@ class Trainer:
     visited = replay_sample(ts.replay, k_sample, PROBE_STATES)["next_x"]
     mean = lambda x, k: self.source.rewards(reward_state, x, k).mean()
     return {"reward_visited": mean(visited, k_visited),
-            "reward_novel": mean(self.env.toward_goal(visited, 0.5), k_novel),
+            "reward_novel": mean(self.env.toward_goal(visited, NOVEL_FRACTION), k_novel),
             "reward_goal": mean(ts.positives, k_goal)}
 
   def train_data(self, ts: TrainState, key: jax.Array) -> rewards.TrainData:

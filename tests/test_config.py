@@ -65,3 +65,13 @@ def test_every_preset_keeps_the_tasks_inner_step_times_width(task, paper_width):
   for preset in ("paper", "gpu", "cpu"):
     nml = module.get_config(preset).meta_nml
     assert nml.inner_lr * max(nml.hidden) == pytest.approx(0.01 * paper_width), preset
+
+
+@pytest.mark.parametrize("task", ["sawyer_push", "sawyer_door", "sawyer_pick", "pusher_2d"])
+def test_narrow_kernel_tasks_calibrate_on_cpu_with_success_example_tasks(task):
+  import importlib
+  module = importlib.import_module(f"experiments.configs.{task}")
+  cpu, paper = module.get_config("cpu").meta_nml, module.get_config("paper").meta_nml
+  assert cpu.kernel_share == 0.1 and paper.kernel_share == 0.0   # paper: the reference's
+  assert cpu.num_tasks == cpu.num_positive_tasks == 64           # 128 task queries, as before
+  assert paper.num_tasks == 128 and paper.num_positive_tasks == 0

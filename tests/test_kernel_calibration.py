@@ -120,3 +120,15 @@ def test_zigzag_warm_up_threshold_is_near_the_references():
   threshold = float(meta_nml.calibrate(pool_x, settings,
                                        meta_nml.share_draws(jax.random.key(3), settings)))
   assert 0.35 <= threshold <= 0.65, threshold
+
+
+@pytest.mark.slow
+def test_meta_nml_explores_on_the_zigzag_warm_up():
+  """The probe study on the zigzag: visited low, novel higher, goal high (minutes)."""
+  from experiments import nml_probes
+  rows = {r["setting"]: r for r in nml_probes.probe("zigzag_maze", jax.random.key(0))}
+  for row in rows.values():
+    assert row["reward_visited"] <= 0.2 and row["reward_novel"] >= 0.3, row
+    assert row["reward_goal"] >= 0.9, row
+  assert rows["calibrated"]["query_share"] == pytest.approx(0.1, abs=1e-3)
+  assert rows["calibrated + examples"]["num_positive_tasks"] == 64

@@ -90,6 +90,17 @@ def get_config(env: str, preset: str = "paper",
   return c
 
 
+def calibrated_kernel(c, share: float = 0.1) -> None:
+  """Meta-NML's kernel for a task whose visited states lie closer than its reference
+  threshold (push, pick, door, the pusher): the threshold calibrated so that the median
+  replay state holds `share` of its inner batch, and half the task queries success
+  examples, at the same cost. A narrow kernel leaves the goal unread unless success
+  examples are tasks too (WORKSPACE_NOTES.md, kernel calibration; experiments/nml_probes)."""
+  c.meta_nml.kernel_share = share
+  c.meta_nml.num_positive_tasks = c.meta_nml.num_tasks // 2
+  c.meta_nml.num_tasks -= c.meta_nml.num_positive_tasks
+
+
 def maze_config(env: str, preset: str = "paper") -> ml_collections.ConfigDict:
   """A point maze's config: `get_config` with the success examples' disc as a field,
   overridable (`--config.env_kwargs.example_radius=0.45`); default the reference's 0.05.

@@ -17,5 +17,6 @@ def get_config(preset: str = "paper"):
     # The paper's 1M steps.
     base.size_mjx_gpu_job(c, epoch_length=8192, epochs=123)
   if preset == "cpu":
+    base.calibrated_kernel(c)
     c.total_env_steps = 300_000     # ~15 min for one seed on two CPU cores (~2.5 s per epoch)
   return c

@@ -11,5 +11,6 @@ def get_config(preset: str = "paper"):
     # The paper's 1M steps.
     base.size_mjx_gpu_job(c, epoch_length=8192, epochs=123)
   if preset == "cpu":
+    base.calibrated_kernel(c)
     c.total_env_steps = 250_000     # ~15 min for one seed on two CPU cores (~3 s per epoch)
   return c
