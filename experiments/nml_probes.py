@@ -27,10 +27,6 @@ import json
 
 from absl import app, flags
 
-_ENVS = flags.DEFINE_list("envs", ["zigzag_maze", "sawyer_push", "sawyer_door", "pusher_2d"],
-                          "Tasks (experiments/configs/<task>.py).")
-_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
-_JSON = flags.DEFINE_string("json", None, "Also write the rows as JSON here.")
 
 
 def warm_up_states(env, config, key):
@@ -116,18 +112,28 @@ def table(rows) -> str:
   return "\n".join(lines)
 
 
+def define_flags():
+  """The command's flags (here, so that importing this module defines none)."""
+  flags.DEFINE_list("envs", ["zigzag_maze", "sawyer_push", "sawyer_door", "pusher_2d"],
+                    "Tasks (experiments/configs/<task>.py).")
+  flags.DEFINE_integer("seed", 0, "PRNG seed.")
+  flags.DEFINE_string("json", None, "Also write the rows as JSON here.")
+
+
 def main(argv):
   del argv
   import jax
+  f = flags.FLAGS
   rows = []
-  for i, task in enumerate(_ENVS.value):
-    rows += probe(task, jax.random.fold_in(jax.random.key(_SEED.value), i))
+  for i, task in enumerate(f.envs):
+    rows += probe(task, jax.random.fold_in(jax.random.key(f.seed), i))
     print("\n".join(table(rows).splitlines()[-3:]), flush=True)
   print(table(rows))
-  if _JSON.value:
-    with open(_JSON.value, "w") as f:
-      json.dump(rows, f, indent=1)
+  if f.json:
+    with open(f.json, "w") as out:
+      json.dump(rows, out, indent=1)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

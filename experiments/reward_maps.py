@@ -22,18 +22,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-_OUT = flags.DEFINE_string("out", None, "Output directory.", required=True)
-_ENV = flags.DEFINE_enum("env", "zigzag_maze", ["zigzag_maze", "spiral_maze"], "Maze.")
-_VISITED = flags.DEFINE_string("visited", "corridor", "'corridor' or an .npy file of (N, 2) positions.")
-_FRONTIER = flags.DEFINE_float("frontier_y", 0.0, "Corridor visitation reaches this height.")
-_PRESET = flags.DEFINE_enum("preset", "cpu", ["cpu", "paper"], "Classifier widths and settings.")
-_GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.")
-_PASSES = flags.DEFINE_integer("passes", 10, "Meta-NML meta-training passes.")
-_STEPS = flags.DEFINE_integer("steps", 1000, "Adam steps of the mle, vice and RND networks.")
-_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
-_DRAWS = flags.DEFINE_integer("context_draws", 0, "If > 0: instead of the maps, print how much "
-                              "meta-NML's reward varies over this many context draws.")
-
 # Columns, left to right, and what each map shows.
 TITLES = {
     "mural": "mural: meta-NML p", "cnml": "cnml: exact CNML p", "count": "count: tabular CNML p",
@@ -127,28 +115,44 @@ def plot(env, points, maps, positives, visited, path):
   return path
 
 
+def define_flags():
+  """The command's flags (here, so that importing this module defines none)."""
+  flags.DEFINE_string("out", None, "Output directory.", required=True)
+  flags.DEFINE_enum("env", "zigzag_maze", ["zigzag_maze", "spiral_maze"], "Maze.")
+  flags.DEFINE_string("visited", "corridor", "'corridor' or an .npy file of (N, 2) positions.")
+  flags.DEFINE_float("frontier_y", 0.0, "Corridor visitation reaches this height.")
+  flags.DEFINE_enum("preset", "cpu", ["cpu", "paper"], "Classifier widths and settings.")
+  flags.DEFINE_integer("grid", 33, "Grid points per axis.")
+  flags.DEFINE_integer("passes", 10, "Meta-NML meta-training passes.")
+  flags.DEFINE_integer("steps", 1000, "Adam steps of the mle, vice and RND networks.")
+  flags.DEFINE_integer("seed", 0, "PRNG seed.")
+  flags.DEFINE_integer("context_draws", 0, "If > 0: instead of the maps, print how much "
+                       "meta-NML's reward varies over this many context draws.")
+
+
 def main(argv):
   del argv
   import jax
   import envs
   from experiments.configs import base
-  env = envs.make(_ENV.value)
-  config = base.get_config(_ENV.value, _PRESET.value)
-  if _VISITED.value == "corridor":
-    visited = corridor_visits(np.random.default_rng(_SEED.value), 2000, _FRONTIER.value)
+  f = flags.FLAGS
+  env = envs.make(f.env)
+  config = base.get_config(f.env, f.preset)
+  if f.visited == "corridor":
+    visited = corridor_visits(np.random.default_rng(f.seed), 2000, f.frontier_y)
   else:
-    visited = np.load(_VISITED.value).astype(np.float32).reshape(-1, 2)
-  key = jax.random.key(_SEED.value)
+    visited = np.load(f.visited).astype(np.float32).reshape(-1, 2)
+  key = jax.random.key(f.seed)
   positives = env.success_examples(jax.random.fold_in(key, 1), config.num_success_examples)
-  if _DRAWS.value:
-    print(context_noise(env, positives, visited, config, key, _GRID.value, _PASSES.value,
-                        _DRAWS.value))
+  if f.context_draws:
+    print(context_noise(env, positives, visited, config, key, f.grid, f.passes,
+                        f.context_draws))
     return
-  points, maps = reward_maps(env, positives, visited, config, key, _GRID.value, _PASSES.value,
-                             _STEPS.value)
-  os.makedirs(_OUT.value, exist_ok=True)
-  print(plot(env, points, maps, positives, visited, os.path.join(_OUT.value, "reward_maps.png")))
+  points, maps = reward_maps(env, positives, visited, config, key, f.grid, f.passes, f.steps)
+  os.makedirs(f.out, exist_ok=True)
+  print(plot(env, points, maps, positives, visited, os.path.join(f.out, "reward_maps.png")))
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
