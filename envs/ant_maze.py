@@ -32,7 +32,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from envs.base import uniform_in_ball
+from envs.base import boxes, uniform_in_ball
 from envs.mjx_base import MjxEnv
 from envs.point_maze import Geodesic
 
@@ -53,6 +53,7 @@ HINGES = slice(7, 15)
 QPOS = slice(0, 15)
 # Classifier inputs: slices of the observation (both start with the torso xy).
 CLASSIFIER_INPUTS = {"qpos": QPOS, "xy": TORSO_XY}
+TORSO_Z_RANGE = (0.0, 1.25)   # m: the torso's height, lying down to jumping (1.1 seen)
 SETTLE_STEPS = 4      # zero-action steps (0.6 s) that settle a success example
 
 
@@ -87,6 +88,16 @@ class AntMaze(MjxEnv):
                              [(hi[0], lo[1]), (hi[0], hi[1])]], np.float32)
     self.arena = ARENA
     self._home = jnp.asarray(self.mj_model.key("home").qpos, jnp.float32)   # (15,)
+
+  @property
+  def workspace(self):
+    """qpos's box: the arena (torso xy), `TORSO_Z_RANGE`, the unit quaternion's box and
+    the hinges' ranges; sliced to the classifier input."""
+    hinges = self.mj_model.jnt_range[1:].T      # joint 0 is the torso's free joint
+    low, high = boxes((-np.asarray(ARENA), np.asarray(ARENA)), TORSO_Z_RANGE,
+                      (-np.ones(4), np.ones(4)), hinges)
+    take = CLASSIFIER_INPUTS[self.classifier_choice]
+    return low[take], high[take]
 
   @property
   def action_size(self) -> int:

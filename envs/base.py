@@ -10,6 +10,8 @@ goal, which `MuralEnv` states once for the point mazes and the MJX tasks alike:
   distance within ``success_radius``.
 * ``success_examples(rng, n)``: ``n`` classifier inputs of success states, (n, D),
   drawn within ``example_radius`` (< ``success_radius``) of the goal.
+* ``workspace``: the box (low, high), each (D,), that classifier inputs lie in; the
+  count rewards' grid spans it.
 * ``State.metrics`` holds ``success`` (0/1) and ``distance`` (to the goal;
   geodesic where walls matter) after every reset and step.
 
@@ -25,6 +27,7 @@ import io
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # MuJoCo's MJX prints "Failed to import warp" when its optional GPU backend (NVIDIA
 # Warp, unused here) is absent; keep that notice out of every run's output.
@@ -32,15 +35,16 @@ with contextlib.redirect_stdout(io.StringIO()):
   from brax.envs.base import Env, State, Wrapper
   from brax.envs.wrappers.training import EpisodeWrapper, VmapWrapper
 
-__all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training", "uniform_in_ball"]
+__all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training", "uniform_in_ball",
+           "boxes"]
 
 
 class MuralEnv(Env, abc.ABC):
   """A Brax environment with a goal: the success test, the distance to the goal,
   success examples and the per-step goal metrics.
 
-  Subclasses define `reset`, `step`, `action_size` and `success_examples`, and
-  override `classifier_input` (identity here) or `goal_distance` (Euclidean here)
+  Subclasses define `reset`, `step`, `action_size`, `success_examples` and
+  `workspace`, and override `classifier_input` (identity here) or `goal_distance` (Euclidean here)
   where their task differs.
   """
 
@@ -64,6 +68,15 @@ class MuralEnv(Env, abc.ABC):
   @abc.abstractmethod
   def success_examples(self, rng: jax.Array, n: int = 150) -> jax.Array:
     """`n` classifier inputs of success states, shape (n, classifier_input_size)."""
+
+  @property
+  @abc.abstractmethod
+  def workspace(self) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), each (classifier_input_size,) float32: the box the classifier inputs
+    of reachable states lie in (a coordinate that never changes has low == high); joint
+    angles pass their ranges by the soft limits' give (up to ~0.1 rad), and the count
+    rewards, which cut the box into cells at the task's own scale, clip such points into
+    the edge cells."""
 
   def classifier_input(self, obs: jax.Array) -> jax.Array:
     """Features of observations (..., observation_size) that the success classifier sees."""
@@ -113,6 +126,12 @@ class MuralEnv(Env, abc.ABC):
   @property
   def backend(self) -> str:
     return "jax"
+
+
+def boxes(*parts) -> tuple[np.ndarray, np.ndarray]:
+  """One workspace (low, high) from the boxes (low, high) of consecutive coordinates."""
+  return tuple(np.concatenate([np.atleast_1d(np.asarray(p[i], np.float32)) for p in parts])
+               for i in (0, 1))
 
 
 def uniform_in_ball(keys, center: jax.Array, radius: float, n: int) -> jax.Array:

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from envs.base import boxes
 from envs.mjx_base import MjxEnv, actuated_ranges, joint_delta_targets, wrap
 
 # As in claw_valve.xml: finger k's mount at angle 2 pi k / 3 round the valve, spoke j of
@@ -70,6 +71,11 @@ class ClawValve(MjxEnv):
     self.valve_adr = self.joint_qpos_adr("valve")
     self.finger_adr, self.joint_low, self.joint_high = actuated_ranges(self.mj_model)
     self.default_pose = jnp.tile(jnp.array((0.0,) + UP, jnp.float32), N_FINGERS)  # (9,)
+
+  @property
+  def workspace(self):
+    """The fingers' joint ranges and the unit circle's box for the valve's (cos, sin)."""
+    return boxes((self.joint_low, self.joint_high), (-np.ones(2), np.ones(2)))
 
   @property
   def action_size(self) -> int:

@@ -135,6 +135,11 @@ class HandEnv(MjxEnv):
     self.hand_low = jnp.asarray(hand_low, jnp.float32)
     self.hand_high = jnp.asarray(hand_high, jnp.float32)
 
+  @property
+  def hand_box(self) -> tuple[np.ndarray, np.ndarray]:
+    """The hand's box (low, high), each (3,)."""
+    return np.asarray(self.hand_low), np.asarray(self.hand_high)
+
   def hand_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[self._hand_adr]
 

@@ -121,6 +121,11 @@ class PointMaze(MuralEnv):
         raise ValueError(f"The {name} {point.tolist()} lies inside a padded wall.")
     self.geodesic = Geodesic(self.boxes, self.goal, (self.arena, self.arena))
 
+  @property
+  def workspace(self):
+    """The arena [-arena, arena]^2."""
+    return np.full(2, -self.arena, np.float32), np.full(2, self.arena, np.float32)
+
   # -- Brax API --------------------------------------------------------------
   @property
   def action_size(self) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from envs.base import uniform_in_ball
+from envs.base import boxes, uniform_in_ball
 from envs.mjx_base import MjxEnv, joint_delta_targets, wrap
 
 ARM = ("joint1", "joint2", "joint3")
@@ -85,6 +85,12 @@ class Pusher2d(MjxEnv):
     self._arm_adr = np.asarray(m.jnt_qposadr[joints])
     self.arm_low, self.arm_high = (jnp.asarray(v, jnp.float32) for v in m.jnt_range[joints].T)
     self._obj_adr = self.joint_qpos_adr("object_x")
+
+  @property
+  def workspace(self):
+    """The arm's reach, [-r, r]^2 round the base, for the ball and the fingertip."""
+    reach = (np.full(2, -sum(self.links)), np.full(2, sum(self.links)))
+    return boxes(reach, reach)
 
   @property
   def action_size(self) -> int:

@@ -17,6 +17,7 @@ are hand-door.
 import jax
 import jax.numpy as jnp
 
+from envs.base import boxes
 from envs.mjx_base import HandEnv
 
 # The observation (= classifier input): hand xyz, door angle.
@@ -55,6 +56,12 @@ class SawyerDoor(HandEnv):
     self.open_prob = float(open_prob)
     self.max_open = float(max_open)
     self._door_adr = self.joint_qpos_adr("door")
+    self._hinge_range = (low, high)
+
+  @property
+  def workspace(self):
+    """The hand's box and the hinge's range."""
+    return boxes(self.hand_box, self._hinge_range)
 
   @property
   def action_size(self) -> int:

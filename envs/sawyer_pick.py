@@ -24,8 +24,9 @@ object-table and object-fingers.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from envs.base import uniform_in_ball
+from envs.base import boxes, uniform_in_ball
 from envs.mjx_base import HandEnv
 
 # The observation (= classifier input): gripper opening, hand xyz, object xyz.
@@ -59,6 +60,15 @@ class SawyerPick(HandEnv):
                                  self.joint_qpos_adr("left_finger")])
     self._finger_min, self._finger_max = (float(v) for v in self.mj_model.actuator_ctrlrange[0])
     self._open = jnp.full(2, self._finger_max)
+
+  @property
+  def workspace(self):
+    """The fingers' summed joint range, the hand's box, and for the object the hand's
+    box from the table (z 0) up: it moves only where the hand takes it."""
+    fingers = self.mj_model.jnt_range[[self.mj_model.joint(f).id
+                                       for f in ("right_finger", "left_finger")]].sum(0)
+    low, high = self.hand_box
+    return boxes(fingers, (low, high), (np.append(low[:2], 0.0), high))
 
   @property
   def action_size(self) -> int:

@@ -14,8 +14,9 @@ solver, 4 iterations: the only contact pair is pusher-puck.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from envs.base import uniform_in_ball
+from envs.base import boxes, uniform_in_ball
 from envs.mjx_base import HandEnv
 
 # The observation (= classifier input): hand xyz, puck xy.
@@ -37,6 +38,14 @@ class SawyerPush(HandEnv):
     self.puck_x_range = tuple(float(v) for v in puck_x_range)
     self.puck_y = float(puck_y)
     self._puck_adr = self.joint_qpos_adr("puck_x")
+
+  @property
+  def workspace(self):
+    """The hand's box (its z: the start's and the working height), and for the puck the
+    xy the hand can push it within."""
+    low, high = self.hand_box
+    start = np.asarray(self.hand_start)
+    return boxes((np.minimum(low, start), np.maximum(high, start)), (low[:2], high[:2]))
 
   @property
   def action_size(self) -> int:

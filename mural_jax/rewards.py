@@ -131,18 +131,27 @@ def _cnml(config, env) -> RewardSource:
                                               env.classifier_input_size))
 
 
-def _grid(config, env):
-  """The count grid of `config.cnml` over the classifier input: (cells of x, counts of x)."""
-  c = config.cnml
-  cells = c.grid_resolution ** env.classifier_input_size
-  if cells > 2 ** 24:
+MAX_GRID_CELLS = 2 ** 24
+
+
+def max_grid_resolution(dims: int) -> int:
+  """The largest cells per dimension whose dims-d grid has at most MAX_GRID_CELLS cells."""
+  r = int(round(MAX_GRID_CELLS ** (1 / dims)))
+  return r if r ** dims <= MAX_GRID_CELLS else r - 1
+
+
+def count_grid(config, env):
+  """The count rewards' grid: `config.cnml.grid_resolution` cells per dimension of the
+  environment's workspace. Returns (cells of x, counts of x)."""
+  r, d = config.cnml.grid_resolution, env.classifier_input_size
+  if r ** d > MAX_GRID_CELLS:
     raise ValueError(
-        f"cnml.grid_resolution={c.grid_resolution!r} gives {cells} cells for a "
-        f"{env.classifier_input_size}-d classifier input; valid: 1 <= cells <= 2**24 "
-        "(count rewards are for low-dimensional inputs).")
-  cell_of = lambda x: cnml.grid_cells(x, c.grid_low, c.grid_high, c.grid_resolution)
-  counts = lambda x, valid: cnml.cell_counts(x, c.grid_low, c.grid_high, c.grid_resolution,
-                                             valid)
+        f"cnml.grid_resolution={r} gives {r ** d} cells for {config.env}'s {d}-d classifier "
+        f"input; valid: 1 <= cnml.grid_resolution <= {max_grid_resolution(d)} (at most "
+        f"2**24 cells), or the rnd reward for high-dimensional inputs.")
+  low, high = env.workspace
+  cell_of = lambda x: cnml.grid_cells(x, low, high, r)
+  counts = lambda x, valid: cnml.cell_counts(x, low, high, r, valid)
   return cell_of, counts
 
 
@@ -153,7 +162,7 @@ def _count(config, env) -> RewardSource:
   success examples, drawn with replacement, as there are filled slots (the
   reference's Laplace reward: equal numbers of positives and negatives).
   """
-  cell_of, counts = _grid(config, env)
+  cell_of, counts = count_grid(config, env)
   q = config.cnml.query_weight
 
   def train(n, data, key):
@@ -171,7 +180,7 @@ def _count(config, env) -> RewardSource:
 
 def _count_bonus(config, env) -> RewardSource:
   """The sparse reward plus beta / sqrt(N(s)), N: visits of the cell over the whole buffer."""
-  cell_of, counts = _grid(config, env)
+  cell_of, counts = count_grid(config, env)
   beta = config.exploration.count_beta
   return RewardSource(
       name="count_bonus", whole_buffer=True,

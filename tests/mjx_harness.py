@@ -10,6 +10,20 @@ import numpy as np
 import jax
 
 import envs
+from mural_jax.classifiers import cnml
+
+
+def workspace_cells(env, obs, tol=1e-5, resolution=16) -> int:
+  """The distinct count-grid cells (`resolution` per dimension of the workspace) that
+  the classifier inputs of observations (..., O) fill, once checked to lie in the
+  environment's workspace to within `tol`."""
+  x = np.asarray(env.classifier_input(np.asarray(obs))).reshape(-1, env.classifier_input_size)
+  low, high = env.workspace
+  outside = ~np.all((x >= low - tol) & (x <= high + tol), -1)
+  assert not outside.any(), (f"{outside.mean():.1%} of states outside the workspace "
+                             f"{low.tolist()} .. {high.tolist()}: min {x.min(0).tolist()}, "
+                             f"max {x.max(0).tolist()}")
+  return len(np.unique(np.asarray(cnml.grid_cells(x, low, high, resolution))))
 
 
 class Compiled:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import envs
 from envs import ant_maze
 
-from mjx_harness import Compiled
+from mjx_harness import Compiled, workspace_cells
 
 BATCH = 8
 HOME_HINGES = np.array([0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0])
@@ -122,6 +122,7 @@ def test_random_rollout_stays_finite_and_actions_are_clipped(ant):
   assert np.all(np.isfinite(obs))
   assert all(np.all(np.isfinite(np.asarray(v))) for v in state.metrics.values())
   assert np.ptp(obs[:, :, :2], axis=0).max() > 0.5             # the ant moves
+  assert workspace_cells(ant.env, obs, tol=0.15, resolution=3) >= 20   # hinges' give
   action = jax.random.uniform(jax.random.PRNGKey(5), (BATCH, 8), minval=-1, maxval=1)
   big = jnp.where(action > 0, 3.0, -3.0)
   np.testing.assert_array_equal(ant.step(state, big).obs, ant.step(state, jnp.sign(action)).obs)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 import envs
 
-from mjx_harness import Compiled
+from mjx_harness import Compiled, workspace_cells
 
 BATCH = 8
 
@@ -120,3 +120,4 @@ def test_random_rollout_stays_finite_and_in_range(claw):
   assert np.all(joints >= np.asarray(claw.env.joint_low) - 0.05)
   assert np.all(joints <= np.asarray(claw.env.joint_high) + 0.05)
   np.testing.assert_allclose(np.hypot(obs[..., -2], obs[..., -1]), 1.0, atol=1e-5)
+  assert workspace_cells(claw.env, obs, tol=0.05, resolution=4) >= 20

@@ -150,6 +150,20 @@ def test_mlp_cnml_is_optimistic_far_from_data_and_confident_on_it():
   assert np.all((np.asarray(z) >= 1 - 1e-4) & (np.asarray(z) <= 2))
 
 
+def test_grid_cells_match_a_plain_loop_and_a_fixed_coordinate_takes_one_cell():
+  rng = np.random.default_rng(0)
+  low, high, res = np.array([-1.0, 0.5, 2.0]), np.array([1.0, 0.5, 3.0]), 5
+  x = rng.uniform([-1.5, 0.0, 1.5], [1.5, 1.0, 3.5], size=(200, 3)).astype(np.float32)
+  expected = []
+  for point in x:
+    flat = 0
+    for v, lo, hi in zip(point, low, high):
+      i = 0 if hi == lo else min(max(int(np.floor((v - lo) / (hi - lo) * res)), 0), res - 1)
+      flat = flat * res + i
+    expected.append(flat)
+  np.testing.assert_array_equal(cnml.grid_cells(jnp.asarray(x), low, high, res), expected)
+
+
 def test_bad_arguments_raise():
   x, y, w = jnp.zeros((2, 2)), jnp.array([0, 1]), jnp.ones(2)
   with pytest.raises(ValueError, match="solver 'sgd'; valid choices: newton, adam, lbfgs"):
@@ -166,7 +180,6 @@ def test_bad_arguments_raise():
     ("data_size", 7, r"cnml\.data_size must be an even integer >= 2, got 7"),
     ("l2", -1.0, r"cnml\.l2 must be a number >= 0, got -1\.0"),
     ("hidden", (16, 0), r"cnml\.hidden .*got \(16, 0\)"),
-    ("grid_high", -5.0, r"cnml\.grid_low \(-4\.0\) must be below cnml\.grid_high \(-5\.0\)"),
     ("grid_resolution", 0, r"cnml\.grid_resolution must be a positive integer, got 0")])
 def test_bad_settings_name_the_field_and_value(field, value, match):
   with pytest.raises(ValueError, match=match):

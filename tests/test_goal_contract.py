@@ -69,6 +69,16 @@ def test_success_examples_pass_the_success_test(case):
     assert float(jnp.max(env.goal_distance(x))) <= env.example_radius + 1e-5
 
 
+def test_the_workspace_holds_the_start_and_the_success_examples(case):
+  name, env, state = case
+  low, high = env.workspace
+  assert low.shape == high.shape == (env.classifier_input_size,)
+  assert low.dtype == high.dtype == np.float32 and np.all(low <= high)
+  x = np.concatenate([np.asarray(env.classifier_input(state.obs))[None], np.asarray(
+      jax.jit(env.success_examples, static_argnums=1)(jax.random.PRNGKey(3), 16))])
+  assert np.all((x >= low - 1e-5) & (x <= high + 1e-5)), (name, x.min(0), x.max(0))
+
+
 @pytest.mark.parametrize("name", sorted(SIZES))
 def test_example_radius_must_lie_inside_the_success_radius(name):
   radius = envs.make(name).success_radius

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 import envs
 
-from mjx_harness import Compiled
+from mjx_harness import Compiled, workspace_cells
 
 BATCH = 8
 
@@ -132,6 +132,11 @@ def test_random_rollouts_stay_finite(fixture, request):
   hand = np.asarray(state.obs[:, 1:4] if fixture == "pick" else state.obs[:, :3])
   assert np.all(hand >= np.asarray(c.env.hand_low) - 1e-5)
   assert np.all(hand <= np.asarray(c.env.hand_high) + 1e-5)
+  # The count grid over the task's workspace tells these states apart (a shared
+  # [-4, 4]^D grid put the whole workspace in one or two cells).
+  give = 0.0 if fixture == "push" else 0.05     # joint limits' give: fingers, hinge
+  assert workspace_cells(c.env, obs, tol=give + 1e-5) >= 20
+  assert workspace_cells(c.env, c.scripted_obs, tol=give + 1e-5) >= 20
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 import envs
 
-from mjx_harness import Compiled
+from mjx_harness import Compiled, workspace_cells
 
 BATCH = 8
 CONTACT = 0.15  # fingertip-ball centre distance at contact (radii 0.05 + 0.1)
@@ -151,3 +151,4 @@ def test_long_random_rollout_stays_finite(pusher):
   np.testing.assert_allclose(obs[..., 9:11], _links_xy(q)[..., -1, :], atol=1e-4)
   # The random arm hits the ball in most environments: contacts stay finite too.
   assert np.sum(np.ptp(obs[..., 11:13], 0).max(-1) > 0.1) >= BATCH // 2
+  assert workspace_cells(pusher.env, obs) >= 20

@@ -21,11 +21,26 @@ def _config(reward, **meta):
   return c
 
 
-def test_count_reward_rejects_a_grid_too_large_for_the_input():
-  config = _config("count")
-  config.cnml.grid_resolution = 5000
-  with pytest.raises(ValueError, match="grid_resolution=5000 gives 25000000 cells"):
-    rewards.make("count", config, envs.make("zigzag_maze"))
+@pytest.mark.parametrize("env,resolution,cells,largest", [
+    ("zigzag_maze", 5000, 25000000, 4096), ("sawyer_pick", 16, 16 ** 7, 10)])
+@pytest.mark.parametrize("reward", ["count", "count_bonus"])
+def test_count_rewards_reject_a_grid_too_large_naming_the_largest(env, resolution, cells,
+                                                                  largest, reward):
+  config = _config(reward)
+  config.env = env
+  config.cnml.grid_resolution = resolution
+  with pytest.raises(ValueError, match=rf"grid_resolution={resolution} gives {cells} cells for "
+                     rf"{env}'s .*valid: 1 <= cnml.grid_resolution <= {largest} "):
+    rewards.make(reward, config, envs.make(env))
+
+
+def test_max_grid_resolution_is_the_largest_within_the_cell_budget():
+  assert rewards.max_grid_resolution(1) == 2 ** 24
+  for dims in range(2, 16):
+    r = 1
+    while (r + 1) ** dims <= 2 ** 24:
+      r += 1
+    assert rewards.max_grid_resolution(dims) == r
 
 
 @pytest.mark.parametrize("cls,section", [(mle.Settings, "classifier"),

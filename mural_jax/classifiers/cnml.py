@@ -72,9 +72,7 @@ class Settings:
                                 # MLP fits any added point and p ~ 1/2 everywhere
   query_weight: float = 1.0
   data_size: int = 256          # fitted data: half success examples, half replay states
-  grid_low: float = -4.0        # count rewards: [grid_low, grid_high]^D in
-  grid_high: float = 4.0        # grid_resolution cells per dimension
-  grid_resolution: int = 16
+  grid_resolution: int = 16     # count rewards: cells per dimension of the task's workspace
 
   def __post_init__(self):
     object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -87,9 +85,6 @@ class Settings:
     checks.require(isinstance(self.data_size, int) and self.data_size >= 2
                    and self.data_size % 2 == 0,
                    f"cnml.data_size must be an even integer >= 2, got {self.data_size!r}.")
-    checks.require(self.grid_low < self.grid_high,
-                   f"cnml.grid_low ({self.grid_low!r}) must be below cnml.grid_high "
-                   f"({self.grid_high!r}).")
     checks.positive_int("cnml.grid_resolution", self.grid_resolution)
 
 
@@ -261,12 +256,15 @@ def grid_cells(x: jax.Array, low, high, resolution: int) -> jax.Array:
   """Flat index of the grid cell of each point x (..., D); outside points are clipped in.
 
   The box [low, high]^D (low, high: scalars or (D,)) is cut into `resolution`
-  cells per dimension, resolution^D cells in all.
+  cells per dimension, resolution^D cells in all; a dimension with low == high (a
+  coordinate that never changes) puts every point in its first cell.
   """
   if resolution < 1:
     raise ValueError(f"resolution={resolution} must be >= 1.")
   low, high = jnp.asarray(low, x.dtype), jnp.asarray(high, x.dtype)
-  idx = jnp.floor((x - low) / (high - low) * resolution).astype(jnp.int32)
+  width = high - low
+  scale = jnp.where(width > 0, resolution / jnp.where(width > 0, width, 1), 0)
+  idx = jnp.floor((x - low) * scale).astype(jnp.int32)
   idx = jnp.clip(idx, 0, resolution - 1)
   strides = resolution ** jnp.arange(x.shape[-1] - 1, -1, -1)
   return jnp.sum(idx * strides, -1)
