@@ -59,10 +59,10 @@ def bench_env(name: str, batch_size: int, steps: int, repeats: int) -> dict:
 
 def bench_epoch(env: str, reward: str) -> dict:
   import jax
-  from experiments.configs import base
+  from experiments.configs import task_config
   from mural_jax import training
 
-  config = base.get_config(env, "paper")
+  config = task_config(env, "paper")
   config.reward = reward
   config.warmup_steps = 0  # every epoch step learns, as after the first epoch
   trainer = training.Trainer(config)

@@ -59,9 +59,9 @@ GRID_LOW, GRID_HIGH, GRID_CELLS = -4.0, 4.0, 16   # the count reward's grid (cnm
 
 def preset_settings(preset: str):
   """Meta-NML settings of a config preset (the zigzag's)."""
-  from experiments.configs import base
+  from experiments.configs import task_config
   from mural_jax.config import RunConfig
-  return RunConfig.of(base.get_config("zigzag_maze", preset)).meta_nml
+  return RunConfig.of(task_config("zigzag_maze", preset)).meta_nml
 
 
 def meta_nml_probs(classifier, state, queries, key, num_contexts: int) -> np.ndarray:

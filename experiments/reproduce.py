@@ -34,7 +34,6 @@ from experiments.sweep_results import (is_finished, mark_finished, read_json, re
 from mural_jax import rewards
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "experiments" / "configs"
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
 GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
 # Config fields the sweep sets itself: --set may not override them.
@@ -100,8 +99,9 @@ _TIMEOUT = flags.DEFINE_float(
 # -- cells and their configs ----------------------------------------------------------------
 
 def env_names() -> list[str]:
-  """Environments with a config file (experiments/configs/<env>.py)."""
-  return sorted(p.stem for p in CONFIGS.glob("*.py") if p.stem not in ("__init__", "base"))
+  """The tasks (mural_jax.tasks), each with its config file experiments/configs/<env>.py."""
+  from mural_jax import tasks
+  return tasks.names()
 
 
 def cell_names() -> list[str]:
@@ -112,10 +112,9 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
   """The sweep's cells, their configs loaded as experiments.train loads them and
   checked. Raises ValueError naming the first bad name or value (with the valid
   choices) before anything is compiled."""
-  from experiments.configs import base
+  from mural_jax import tasks
   from mural_jax.config import RunConfig
-  if preset not in base.PRESETS:
-    raise ValueError(f"Unknown preset {preset!r}; valid choices: {', '.join(base.PRESETS)}.")
+  tasks.check_preset(preset)
   for name in env_list:
     if name not in env_names():
       raise ValueError(f"Unknown environment {name!r}; valid choices: "

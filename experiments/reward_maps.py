@@ -134,10 +134,10 @@ def main(argv):
   del argv
   import jax
   import envs
-  from experiments.configs import base
+  from experiments.configs import task_config
   f = flags.FLAGS
   env = envs.make(f.env)
-  config = base.get_config(f.env, f.preset)
+  config = task_config(f.env, f.preset)
   if f.visited == "corridor":
     visited = corridor_visits(np.random.default_rng(f.seed), 2000, f.frontier_y)
   else:

@@ -25,9 +25,9 @@ import time
 
 from absl import app, flags
 
-from experiments.configs import base
+from mural_jax import tasks
 
-_PRESET = flags.DEFINE_enum("preset", "cpu", list(base.PRESETS), "Config preset (widths).")
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(tasks.PRESETS), "Config preset (widths).")
 _POINTS = flags.DEFINE_integer("per_point_sample", 64, "Points timed one at a time.")
 _CNML_STEPS = flags.DEFINE_integer("cnml_timed_steps", 10, "Fit steps timed for naive CNML.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rounds of the two epochs (best of each).")

@@ -28,7 +28,7 @@ from experiments.cli import fail, parse_flags
 
 def _fields_help() -> str:
   """Every overridable field with its paper default, from the one config source."""
-  from experiments.configs import base
+  from experiments.configs import task_config
 
   def walk(config, prefix=""):
     for name, value in config.items():
@@ -36,7 +36,7 @@ def _fields_help() -> str:
         yield from walk(value, f"{prefix}{name}.")
       else:
         yield f"--config.{prefix}{name} (default {value!r})"
-  return "\n".join(walk(base.get_config("zigzag_maze")))
+  return "\n".join(walk(task_config("zigzag_maze")))
 
 
 _CONFIG = config_flags.DEFINE_config_file(

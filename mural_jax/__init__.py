@@ -3,9 +3,9 @@
 Notebook use::
 
     import jax
-    from experiments.configs import zigzag_maze
-    from mural_jax import train
-    state, history = train(zigzag_maze.get_config("cpu"), jax.random.key(0))
+    from mural_jax import RunConfig, train
+    config = RunConfig.for_task("zigzag_maze", "cpu", {"reward": "mural"})
+    state, history = train(config, jax.random.key(0))
 
 `runner.run_workdir(config, workdir)` runs the same job as `experiments.train`, with its
 outputs, checkpoints and exact resume. The pieces are pure functions usable on their own: `SAC` (init / update /
@@ -16,7 +16,8 @@ environments (`import envs; envs.make("zigzag_maze")`).
 
 import importlib
 
-from mural_jax import rewards
+from mural_jax import rewards, tasks
+from mural_jax.config import RunConfig
 from mural_jax.evaluation import evaluate
 from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
 from mural_jax.sac import SAC, SACState
@@ -32,5 +33,5 @@ def __getattr__(name):
   raise AttributeError(f"module 'mural_jax' has no attribute {name!r}")
 
 
-__all__ = [*_TRAINING, "SAC", "SACState", "ReplayState", "replay_init", "replay_insert",
+__all__ = [*_TRAINING, "RunConfig", "tasks", "SAC", "SACState", "ReplayState", "replay_init", "replay_insert",
            "replay_sample", "rewards", "evaluate"]

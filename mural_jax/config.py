@@ -6,10 +6,10 @@ Each section is its component's own settings class (`sac.Settings`,
 validates its fields when built; `RunConfig` checks the run-level fields and
 the ones that span sections. Defaults are the paper's (the public code's).
 
-The ml_collections configs in `experiments/configs` start from
-`RunConfig(env).to_dict()` and override per task and preset; the command line
-overrides those; `RunConfig.of` turns the result into this typed object, and
-that is what the trainer, runner and checkpoints read.
+`RunConfig.for_task(env, preset)` applies a task's settings and a preset
+(`mural_jax.tasks`); the `--config` files in `experiments/configs` wrap it for
+ml_collections, and the command line overrides those; `RunConfig.of` turns the result
+into this typed object, and that is what the trainer, runner and checkpoints read.
 """
 
 import dataclasses
@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from mural_jax import bonuses, checks, parallel
+from mural_jax import bonuses, checks, parallel, tasks
 from mural_jax import sac as sac_lib
 from mural_jax.classifiers import cnml as cnml_lib
 from mural_jax.classifiers import meta_nml as meta_nml_lib
@@ -36,7 +36,7 @@ class RunConfig:
   """Every setting of a mural_jax run."""
   env: str
   env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # env overrides
-  preset: str = "paper"          # the experiments/configs preset it was built from
+  preset: str = "paper"          # the mural_jax.tasks preset it was built from
   reward: str = "mural"          # see mural_jax.rewards.names()
   relabel: str = "batch"         # batch: recompute per SAC minibatch; collect: store at collection
   seed: int = 0
@@ -105,6 +105,22 @@ class RunConfig:
     if isinstance(config, cls):
       return config
     return _build(cls, config.to_dict() if hasattr(config, "to_dict") else dict(config), "")
+
+  @classmethod
+  def for_task(cls, env: str, preset: str = "paper",
+               overrides: Mapping[str, Any] | None = None) -> "RunConfig":
+    """`env`'s config under `preset` (see `mural_jax.tasks`), then `overrides`: dotted
+    fields and their values, e.g. ``{"sac.batch_size": 32, "reward": "mle"}``."""
+    values = dataclasses.asdict(cls(env=env))
+    for key, value in {**tasks.overrides(env, preset), **(overrides or {})}.items():
+      *path, name = key.split(".")
+      node = values
+      for part in path:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+          raise ValueError(f"Unknown config field {key!r}: {part!r} has no fields.")
+      node[name] = value
+    return _build(cls, values, "")
 
   def to_dict(self) -> dict:
     """Nested plain dict (tuples stay tuples): the input of ml_collections configs."""

@@ -56,22 +56,22 @@ def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
 
 
 def test_helpfull_documents_every_config_field():
-  from experiments.configs import base
+  from experiments.configs import task_config
   text = _run("--helpfull").stdout
   for field in ("reward", "sac.batch_size", "meta_nml.inner_lr", "cnml.grid_resolution",
                 "num_seeds", "mesh.data"):
     assert f"--config.{field} (default" in text, field
-  assert text.count("--config.") >= len(base.get_config("zigzag_maze").to_dict())
+  assert text.count("--config.") >= len(task_config("zigzag_maze").to_dict())
 
 
 @pytest.mark.parametrize("name", sorted(
     p.stem for p in pathlib.Path(ROOT, "experiments", "configs").glob("*.py")
-    if p.stem not in ("__init__", "base")))
+    if p.stem != "__init__"))
 def test_every_shipped_config_and_preset_is_valid(name):
-  from experiments.configs import base
+  from mural_jax import tasks
   from mural_jax.config import RunConfig
   module = importlib.import_module(f"experiments.configs.{name}")
-  for preset in base.PRESETS:
+  for preset in tasks.PRESETS:
     config = module.get_config(preset)
     assert config.env == name
     assert RunConfig.of(config).to_dict() == config.to_dict()

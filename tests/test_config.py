@@ -4,13 +4,13 @@ import dataclasses
 
 import pytest
 
-from experiments.configs import base
+from experiments.configs import task_config
 from mural_jax import training
 from mural_jax.config import RunConfig
 
 
 def _tiny(**overrides):
-  config = base.get_config("zigzag_maze", "tiny")
+  config = task_config("zigzag_maze", "tiny")
   for path, value in overrides.items():
     section, _, field = path.rpartition(".")
     (config[section] if section else config)[field] = value
@@ -34,7 +34,7 @@ def test_a_bad_value_is_refused_naming_its_field(path, value, message):
 
 
 def test_an_unknown_field_names_the_valid_ones():
-  fields = base.get_config("zigzag_maze", "tiny").to_dict()
+  fields = task_config("zigzag_maze", "tiny").to_dict()
   fields["sac"]["hiden"] = (8,)
   with pytest.raises(ValueError, match=r"Unknown config field 'sac.hiden'; valid fields of "
                                        r"sac: hidden, actor_lr"):
@@ -75,3 +75,52 @@ def test_narrow_kernel_tasks_calibrate_on_cpu_with_success_example_tasks(task):
   assert cpu.kernel_share == 0.1 and paper.kernel_share == 0.0   # paper: the reference's
   assert cpu.num_tasks == cpu.num_positive_tasks == 64           # 128 task queries, as before
   assert paper.num_tasks == 128 and paper.num_positive_tasks == 0
+
+
+# -- tasks as library data -----------------------------------------------------------------
+
+def test_every_registered_environment_has_task_settings():
+  import envs
+  from mural_jax import tasks
+  assert tasks.names() == sorted(envs.names())
+  assert set(tasks.OWN) == set(tasks.PAPER)
+  assert all(set(own) <= set(tasks.PRESETS) for own in tasks.OWN.values())
+  assert set(tasks.SHARED) == set(tasks.PRESETS)
+
+
+def test_the_width_rule_starts_from_meta_nmls_default_width():
+  from mural_jax import tasks
+  from mural_jax.classifiers import meta_nml
+  assert max(meta_nml.Settings().hidden) == tasks.PAPER_NML_WIDTH
+  assert meta_nml.Settings().inner_lr == tasks.PAPER_INNER_LR
+
+
+def test_every_task_and_preset_gives_the_config_the_experiment_files_gave():
+  """tests/data/task_configs.json: every task x preset as the per-task config files built
+  it before the settings became tables (commit c987ca9). A preset changed on purpose is
+  changed there too, in the same commit."""
+  import json
+  import pathlib
+  from mural_jax import tasks
+  saved = json.loads(pathlib.Path(__file__).with_name("data").joinpath(
+      "task_configs.json").read_text())
+  assert set(saved) == {f"{e}:{p}" for e in tasks.names() for p in tasks.PRESETS}
+  for key, expected in saved.items():
+    env, preset = key.split(":")
+    typed = RunConfig.for_task(env, preset)
+    assert json.loads(typed.to_json()) == expected, key
+    assert RunConfig.of(task_config(env, preset)) == typed      # the --config file
+
+
+def test_for_task_applies_dotted_overrides_and_refuses_bad_names():
+  c = RunConfig.for_task("sawyer_door", "cpu", {"sac.batch_size": 32, "reward": "mle",
+                                                "env_kwargs": {"goal_angle": 0.7}})
+  assert (c.sac.batch_size, c.reward, dict(c.env_kwargs)) == (32, "mle", {"goal_angle": 0.7})
+  assert c.meta_nml.query_weight == 0.5 and c.meta_nml.inner_lr == pytest.approx(0.02)
+  with pytest.raises(ValueError, match=r"Unknown preset 'fast'; valid choices: paper, gpu, "
+                                       r"cpu, tiny"):
+    RunConfig.for_task("sawyer_door", "fast")
+  with pytest.raises(ValueError, match=r"Unknown environment 'sawyer_dor'; valid choices: ant_maze, "):
+    RunConfig.for_task("sawyer_dor")
+  with pytest.raises(ValueError, match=r"Unknown config field 'sac.hiden'"):
+    RunConfig.for_task("sawyer_door", "cpu", {"sac.hiden": (8,)})

@@ -13,7 +13,7 @@ import jax
 import pytest
 
 from experiments import cli, reproduce, sweep_results
-from experiments.configs import base
+from mural_jax import tasks
 from mural_jax.metrics import read_jsonl, seed_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -194,7 +194,7 @@ def test_overrides_and_variants():
     (["--envs=maze"], "Unknown environment 'maze'; valid choices: ant_maze, claw_valve,"),
     (["--rewards=mle,vicee"], "Unknown reward or variant 'vicee'; valid choices: cnml, count, "
                               "count_bonus, l2, mle, mural, rnd, sparse, vice, mural_no_meta."),
-    (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(base.PRESETS)}."),
+    (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(tasks.PRESETS)}."),
     (["--seeds=0"], "--seeds must be a positive integer, got 0."),
     (["--set=sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
     (["--set=num_envs=0"], "num_envs must be a positive integer, got 0."),

@@ -1,7 +1,10 @@
-"""Spiral ("hard") point maze. Use `spiral_maze.py:cpu` for the CPU preset."""
+"""Spiral ("hard") point maze: `--config=experiments/configs/spiral_maze.py[:preset]`.
 
-from experiments.configs import base
+Its settings are data in mural_jax.tasks.
+"""
+
+from experiments.configs import task_config
 
 
 def get_config(preset: str = "paper"):
-  return base.maze_config("spiral_maze", preset)
+  return task_config("spiral_maze", preset)

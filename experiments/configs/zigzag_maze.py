@@ -1,7 +1,10 @@
-"""Zigzag ("medium") point maze. Use `zigzag_maze.py:cpu` for the CPU preset."""
+"""Zigzag ("medium") point maze: `--config=experiments/configs/zigzag_maze.py[:preset]`.
 
-from experiments.configs import base
+Its settings are data in mural_jax.tasks.
+"""
+
+from experiments.configs import task_config
 
 
 def get_config(preset: str = "paper"):
-  return base.maze_config("zigzag_maze", preset)
+  return task_config("zigzag_maze", preset)
