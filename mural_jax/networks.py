@@ -26,8 +26,20 @@ def mlp_init(key: jax.Array, sizes: Sequence[int]) -> Params:
   ]
 
 
-def mlp_apply(params: Params, x: jax.Array) -> jax.Array:
-  """ReLU hidden layers, linear output. x: (..., input) -> (..., output)."""
+LAYER_NORM_EPS = 1e-5
+
+
+def mlp_apply(params: Params, x: jax.Array, layer_norm: bool = False) -> jax.Array:
+  """ReLU hidden layers, linear output. x: (..., input) -> (..., output).
+
+  `layer_norm`: each hidden pre-activation normalised to zero mean and unit variance over
+  its units before the ReLU (LayerNorm without a learned scale and shift, so the
+  parameters keep their shape), as high-update-ratio critics use (BRO, SimBa).
+  """
   for layer in params[:-1]:
-    x = jax.nn.relu(x @ layer["w"] + layer["b"])
+    h = x @ layer["w"] + layer["b"]
+    if layer_norm:
+      mean = h.mean(-1, keepdims=True)
+      h = (h - mean) * jax.lax.rsqrt(((h - mean) ** 2).mean(-1, keepdims=True) + LAYER_NORM_EPS)
+    x = jax.nn.relu(h)
   return x @ params[-1]["w"] + params[-1]["b"]

@@ -43,6 +43,7 @@ class Settings:
   tau: float = 0.005
   batch_size: int = 256
   updates_per_step: float = 1.0      # gradient updates per environment step
+  layer_norm: bool = False           # the critic's hidden layers layer-normalised
 
   def __post_init__(self):
     object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -51,6 +52,8 @@ class Settings:
     for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "updates_per_step"):
       checks.positive(f"sac.{name}", getattr(self, name))
     checks.require(0 < self.tau <= 1, f"sac.tau must be in (0, 1], got {self.tau!r}.")
+    checks.require(isinstance(self.layer_norm, bool),
+                   f"sac.layer_norm must be true or false, got {self.layer_norm!r}.")
     checks.require(0 <= self.discount <= 1,
                    f"sac.discount must be in [0, 1], got {self.discount!r}.")
 
@@ -100,11 +103,11 @@ class SAC:
   def deterministic_action(self, actor: Params, obs: jax.Array) -> jax.Array:
     return jnp.tanh(self._gaussian(actor, obs)[0])
 
-  @staticmethod
-  def q_values(critic: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
+  def q_values(self, critic: Params, obs: jax.Array, action: jax.Array) -> jax.Array:
     """Both critics' Q(s, a): (2, B)."""
     x = jnp.concatenate([obs, action], -1)
-    return jax.vmap(mlp_apply, in_axes=(0, None))(critic, x)[..., 0]
+    q = lambda params: mlp_apply(params, x, layer_norm=self.settings.layer_norm)
+    return jax.vmap(q)(critic)[..., 0]
 
   # -- losses --------------------------------------------------------------------
   def critic_loss(self, critic, state: SACState, batch: dict, key):

@@ -16,10 +16,12 @@ def sac():
   return SAC(3, 2, Settings(hidden=(16, 16), discount=0.9, init_alpha=0.5))
 
 
-def _np_mlp(params, x):
+def _np_mlp(params, x, layer_norm=False):
   for i, layer in enumerate(params):
     x = x @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
     if i < len(params) - 1:
+      if layer_norm:
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
       x = np.maximum(x, 0)
   return x
 
@@ -39,8 +41,12 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables(sac):
   np.testing.assert_allclose(np.asarray(logp)[mask], expected[mask], rtol=2e-3, atol=2e-3)
 
 
-def test_critic_target_bootstraps_truncation_and_cuts_termination(sac):
-  """The loss equals a NumPy reference: r + gamma * d * (min target Q - alpha * logp)."""
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_critic_target_bootstraps_truncation_and_cuts_termination(layer_norm):
+  """The loss equals a NumPy reference: r + gamma * d * (min target Q - alpha * logp);
+  with layer_norm, every critic hidden layer normalised before its ReLU."""
+  sac = SAC(3, 2, Settings(hidden=(16, 16), discount=0.9, init_alpha=0.5,
+                           layer_norm=layer_norm))
   state = sac.init(jax.random.key(0))
   k = jax.random.split(jax.random.key(3), 4)
   batch = {"obs": jax.random.normal(k[0], (8, 3)), "action": jnp.tanh(jax.random.normal(k[1], (8, 2))),
@@ -52,11 +58,17 @@ def test_critic_target_bootstraps_truncation_and_cuts_termination(sac):
   f64 = lambda x: np.asarray(x, np.float64)
   x_next = np.concatenate([f64(batch["next_obs"]), f64(next_a)], -1)
   target_params = [jax.tree.map(lambda p: p[i], state.target_critic) for i in range(2)]
-  next_q = np.minimum(*[_np_mlp(p, x_next)[:, 0] for p in target_params])
+  q_np = lambda p, x: _np_mlp(p, x, layer_norm)[:, 0]
+  next_q = np.minimum(*[q_np(p, x_next) for p in target_params])
   target = f64(batch["reward"]) + 0.9 * f64(batch["discount"]) * (next_q - 0.5 * f64(next_logp))
   x = np.concatenate([f64(batch["obs"]), f64(batch["action"])], -1)
-  expected = sum(0.5 * np.mean((_np_mlp(p, x)[:, 0] - target) ** 2) for p in target_params)
+  expected = sum(0.5 * np.mean((q_np(p, x) - target) ** 2) for p in target_params)
   np.testing.assert_allclose(float(loss), expected, rtol=1e-4)
+
+
+def test_a_non_boolean_layer_norm_is_refused():
+  with pytest.raises(ValueError, match="sac.layer_norm must be true or false, got 1"):
+    Settings(layer_norm=1)
 
 
 def test_polyak_targets_and_temperature_move(sac):
