@@ -2,6 +2,8 @@
 status, also for flags absl cannot parse; `--set field=value` config overrides."""
 
 import ast
+import os
+import pathlib
 import re
 import sys
 
@@ -19,6 +21,55 @@ def _root_cause(e: BaseException) -> BaseException:
   while (e.__cause__ or e.__context__) is not None:
     e = e.__cause__ or e.__context__
   return e
+
+
+CONFIGS = pathlib.Path(__file__).resolve().parent / "configs"
+
+
+def check_config_flags(argv) -> None:
+  """Exits 2 on a `--config=FILE[:preset]` whose file does not exist or a
+  `--config.field=value` naming no field, with the valid files or fields, before
+  ml_collections loads anything."""
+  for arg in argv[1:]:
+    if arg.startswith("--config="):
+      path = arg[len("--config="):].partition(":")[0]
+      if not os.path.isfile(path):
+        files = sorted(f"experiments/configs/{p.name}" for p in CONFIGS.glob("*.py")
+                       if p.stem != "__init__")
+        fail(f"--config file {path!r} does not exist; valid: {', '.join(files)} (each with "
+             "an optional :preset).")
+    elif arg.startswith("--config."):
+      from mural_jax.config import check_field
+      try:
+        check_field(arg[len("--config."):].partition("=")[0])
+      except ValueError as e:
+        fail(f"{arg}: {e}")
+
+
+def _fields_help() -> str:
+  """Every overridable field with its paper default, from the one config source."""
+  from mural_jax.config import RunConfig
+
+  def walk(values, prefix=""):
+    for name, value in values.items():
+      if isinstance(value, dict) and value:
+        yield from walk(value, f"{prefix}{name}.")
+      else:
+        yield f"--config.{prefix}{name} (default {value!r})"
+  return "\n".join(walk(RunConfig.for_task("zigzag_maze").to_dict()))
+
+
+def define_config_flag():
+  """Defines `--config`: a file of experiments/configs with an optional `:preset`, each
+  field overridable as `--config.<field>=<value>`. ml_collections reads the command
+  line's overrides when the flag is defined, so bad ones exit 2 here first."""
+  check_config_flags(sys.argv)
+  from ml_collections import config_flags
+  return config_flags.DEFINE_config_file(
+      "config", "experiments/configs/zigzag_maze.py:cpu",
+      "Config file, optionally with a preset after ':' (paper | gpu | cpu | tiny). Its "
+      "fields, overridable as --config.<field>=<value> (paper defaults; the file may "
+      "differ):\n" + _fields_help())
 
 
 def parse_flags(argv):

@@ -22,14 +22,12 @@ import json
 import os
 
 from absl import app, flags, logging
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments import cli  # noqa: E402
-from experiments.plot import draw_arena  # noqa: E402
+from experiments import cli
+from experiments.plot import draw_arena
 
 ARROWS = 17  # policy arrows per axis
 SHARE_QUERIES = 2048  # replay states whose task's success-example share is measured
@@ -115,7 +113,8 @@ def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[di
 
 def plot(env, views: list[dict], path: str, title: str) -> str:
   extent = (-env.arena, env.arena, -env.arena, env.arena)
-  fig, axes = plt.subplots(3, len(views), figsize=(3.6 * len(views), 10.5), squeeze=False)
+  fig = Figure(figsize=(3.6 * len(views), 10.5))
+  axes = fig.subplots(3, len(views), squeeze=False)
   for col, v in zip(axes.T, views):
     image = col[0].imshow(v["reward"], origin="lower", extent=extent, vmin=0, vmax=1)
     col[0].set_title(f"seed {v['seed']}: reward")
@@ -134,7 +133,6 @@ def plot(env, views: list[dict], path: str, title: str) -> str:
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
   fig.suptitle(title)
   fig.savefig(path, dpi=80)
-  plt.close(fig)
   return path
 
 

@@ -1,12 +1,9 @@
 """The fidelity study's report: metrics along the corridor, the table and the figure."""
 
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from experiments.nml_fidelity_data import PATH, PATH_LENGTH  # noqa: E402
+from experiments.nml_fidelity_data import PATH, PATH_LENGTH
 
 
 def path_metrics(p_path: np.ndarray, s: np.ndarray, frontier: float) -> dict:
@@ -46,8 +43,8 @@ def plot(maps_by_frontier: dict, positives, path: str) -> str:
   frontiers = list(maps_by_frontier)
   names = [n for n in maps_by_frontier[frontiers[0]] if n != "visits"]
   names = sorted(names, key=lambda n: (not n.startswith("cnml"), not n.startswith("tabular")))
-  fig, axes = plt.subplots(len(names), len(frontiers), squeeze=False,
-                           figsize=(3.1 * len(frontiers) + 1.2, 3.0 * len(names)))
+  fig = Figure(figsize=(3.1 * len(frontiers) + 1.2, 3.0 * len(names)))
+  axes = fig.subplots(len(names), len(frontiers), squeeze=False)
   for col, frontier in enumerate(frontiers):
     maps = maps_by_frontier[frontier]
     for ax, name in zip(axes[:, col], names):
@@ -64,5 +61,4 @@ def plot(maps_by_frontier: dict, positives, path: str) -> str:
       ax.set_title(f"{name}, frontier {frontier:g}", fontsize=8)
   fig.colorbar(im, ax=axes, shrink=0.6, label="p(success)")
   fig.savefig(path, dpi=80)
-  plt.close(fig)
   return path

@@ -22,7 +22,6 @@ An explorer reads visited low, novel higher and goal high (the issue's check: vi
 """
 
 import dataclasses
-import importlib
 import json
 
 from absl import app, flags
@@ -66,8 +65,20 @@ def settings_variants(cpu, paper):
                                                        num_tasks=half, num_positive_tasks=half)}
 
 
-def probe(task: str, key) -> list[dict]:
-  """One row per setting: threshold, median query share and the three probe readings."""
+def cpu_config(task: str, overrides=()):
+  """The task's cpu preset with `--set` overrides (`field=value`); ValueError if bad."""
+  from experiments import cli
+  from experiments.configs import task_config
+  from mural_jax.config import RunConfig
+  config = task_config(task, "cpu")
+  for override in overrides:
+    cli.apply_override(config, override)
+  return RunConfig.of(config)
+
+
+def probe(task: str, key, overrides=()) -> list[dict]:
+  """One row per setting: threshold, median query share and the three probe readings.
+  `overrides`: `field=value`s applied to the cpu preset (so to every setting) first."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -75,8 +86,7 @@ def probe(task: str, key) -> list[dict]:
   from mural_jax import training
   from mural_jax.classifiers import meta_nml
   from mural_jax.config import RunConfig
-  module = importlib.import_module(f"experiments.configs.{task}")
-  config, paper = (RunConfig.of(module.get_config(p)) for p in ("cpu", "paper"))
+  config, paper = cpu_config(task, overrides), RunConfig.for_task(task, "paper")
   env = envs.make(task, **config.env_kwargs)
   k_data, k_pos, k_split, k_fit = jax.random.split(key, 4)
   visited = np.asarray(warm_up_states(env, config, k_data))
@@ -115,18 +125,27 @@ def table(rows) -> str:
 def define_flags():
   """The command's flags (here, so that importing this module defines none)."""
   flags.DEFINE_list("envs", ["zigzag_maze", "sawyer_push", "sawyer_door", "pusher_2d"],
-                    "Tasks (experiments/configs/<task>.py).")
+                    "Tasks (mural_jax.tasks).")
   flags.DEFINE_integer("seed", 0, "PRNG seed.")
   flags.DEFINE_string("json", None, "Also write the rows as JSON here.")
+  flags.DEFINE_multi_string("set", [], "field=value overrides of the cpu preset for every "
+                            "setting, e.g. meta_nml.inner_lr=0.08 (as experiments.reproduce's).")
 
 
 def main(argv):
   del argv
   import jax
+  from experiments import cli
   f = flags.FLAGS
+  overrides = cli.split_overrides(f.set)
+  try:
+    for task in f.envs:
+      cpu_config(task, overrides)
+  except ValueError as e:
+    cli.fail(str(e))
   rows = []
   for i, task in enumerate(f.envs):
-    rows += probe(task, jax.random.fold_in(jax.random.key(f.seed), i))
+    rows += probe(task, jax.random.fold_in(jax.random.key(f.seed), i), overrides)
     print("\n".join(table(rows).splitlines()[-3:]), flush=True)
   print(table(rows))
   if f.json:

@@ -13,13 +13,12 @@ import json
 import os
 
 from absl import app, flags
-import matplotlib
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from mural_jax.metrics import TRAJECTORIES, read_jsonl  # noqa: E402
+from mural_jax.metrics import TRAJECTORIES, read_jsonl
 
 CURVES = (("eval_success", "eval success rate"), ("eval_distance", "eval distance to goal"))
 
@@ -41,7 +40,8 @@ def plot_panels(panels: list, path: str) -> str:
   over seeds with a min-max seed band; a label keeps its colour in every panel."""
   labels = list(dict.fromkeys(label for _, runs, _ in panels for label in runs))
   colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
-  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+  fig = Figure(figsize=(5 * len(panels), 3.6))
+  axes = fig.subplots(1, len(panels), squeeze=False)
   handles = {}
   for ax, (title, runs, key) in zip(axes[0], panels):
     for label, rows in runs.items():
@@ -59,7 +59,6 @@ def plot_panels(panels: list, path: str) -> str:
   axes[0, 0].legend(handles=list(handles.values()), fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
-  plt.close(fig)
   return path
 
 
@@ -84,17 +83,17 @@ def draw_arena(ax, env) -> None:
 def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
   """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
   and arena if it has them (the point mazes, the ant maze). Writes a PNG."""
-  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  fig = Figure(figsize=(4.5, 4.5))
+  ax = fig.subplots()
   draw_arena(ax, env)
   paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
   for i, p in enumerate(paths):
-    ax.plot(p[:, 0], p[:, 1], color=plt.cm.viridis(i / max(len(paths) - 1, 1)), alpha=0.8)
+    ax.plot(p[:, 0], p[:, 1], color=colormaps["viridis"](i / max(len(paths) - 1, 1)), alpha=0.8)
     ax.plot(p[0, 0], p[0, 1], "o", color="tab:green", markersize=4)
     ax.plot(p[-1, 0], p[-1, 1], "x", color="tab:red", markersize=5)
   ax.set(aspect="equal", title=title)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
-  plt.close(fig)
   return path
 
 

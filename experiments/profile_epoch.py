@@ -30,9 +30,8 @@ import json
 import time
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-from experiments.cli import fail
+from experiments.cli import define_config_flag, fail
 
 OVERHEAD = "host work / overhead"
 
@@ -222,10 +221,7 @@ def table(result: dict) -> str:
 
 def main():
   """Defines the flags (here, so that importing this module defines none) and runs."""
-  config = config_flags.DEFINE_config_file(
-      "config", "experiments/configs/zigzag_maze.py:cpu",
-      "Config file with an optional preset after ':' (as experiments/train.py); override any "
-      "field with --config.<field>=<value>.")
+  config = define_config_flag()
   repeats = flags.DEFINE_integer("repeats", 3, "Timed rounds (the best run of each is reported).")
   as_json = flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
 

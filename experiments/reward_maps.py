@@ -16,11 +16,9 @@ networks). The map is what one SAC minibatch would see: one key for all queries
 import os
 
 from absl import app, flags
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 # Columns, left to right, and what each map shows.
 TITLES = {
@@ -100,7 +98,8 @@ def context_noise(env, positives, visited, config, key, grid: int, passes: int, 
 
 def plot(env, points, maps, positives, visited, path):
   grid = int(round(np.sqrt(len(points))))
-  fig, axes = plt.subplots(1, len(maps), figsize=(3.3 * len(maps), 3.6))
+  fig = Figure(figsize=(3.3 * len(maps), 3.6))
+  axes = fig.subplots(1, len(maps))
   extent = (-env.arena, env.arena, -env.arena, env.arena)
   for ax, (name, values) in zip(axes, maps.items()):
     im = ax.imshow(values.reshape(grid, grid), origin="lower", extent=extent, cmap="viridis")
@@ -111,7 +110,6 @@ def plot(env, points, maps, positives, visited, path):
     ax.set(title=TITLES[name], xticks=[], yticks=[])
     fig.colorbar(im, ax=ax, orientation="horizontal", pad=0.03, shrink=0.9)
   fig.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(fig)
   return path
 
 

@@ -20,30 +20,9 @@ import sys
 import time
 
 from absl import app, flags, logging
-import ml_collections
-from ml_collections import config_flags
 
-from experiments.cli import fail, parse_flags
+from experiments.cli import define_config_flag, fail, parse_flags
 
-
-def _fields_help() -> str:
-  """Every overridable field with its paper default, from the one config source."""
-  from experiments.configs import task_config
-
-  def walk(config, prefix=""):
-    for name, value in config.items():
-      if isinstance(value, ml_collections.ConfigDict) and len(value):
-        yield from walk(value, f"{prefix}{name}.")
-      else:
-        yield f"--config.{prefix}{name} (default {value!r})"
-  return "\n".join(walk(task_config("zigzag_maze")))
-
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/configs/zigzag_maze.py:cpu",
-    "Config file, optionally with a preset after ':' (paper | cpu | tiny). Its fields, "
-    "overridable as --config.<field>=<value> (paper defaults; the file may differ):\n"
-    + _fields_help())
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory; default runs/<env>_<reward>_seed<seed>.")
 _CACHE = flags.DEFINE_string(
@@ -119,7 +98,7 @@ def main(argv):
     fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value
+  config = flags.FLAGS.config
   import jax  # imported after flag parsing, so --help and flag errors are fast
   if _DISTRIBUTED.value:
     _initialize_distributed(jax)
@@ -144,4 +123,5 @@ def main(argv):
     print(f"{outcome.result_line()}; outputs in {outcome.workdir} ({outputs})")
 
 if __name__ == "__main__":
+  define_config_flag()
   app.run(main, flags_parser=parse_flags)

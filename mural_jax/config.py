@@ -130,6 +130,25 @@ class RunConfig:
     return json.dumps(self.to_dict(), **kwargs)
 
 
+def check_field(path: str) -> None:
+  """Raises ValueError naming `path` (dotted, e.g. "meta_nml.inner_lr") and the valid
+  fields where it names no RunConfig field. Keys under env_kwargs are the environment's."""
+  kind, prefix = RunConfig, ""
+  for part in path.split("."):
+    fields = {f.name: f.type for f in dataclasses.fields(kind)}
+    if part not in fields:
+      raise ValueError(f"Unknown config field {prefix + part!r}; valid fields"
+                       f"{' of ' + prefix[:-1] if prefix else ''}: {', '.join(fields)}.")
+    if part == "env_kwargs" and not prefix:
+      return
+    kind, prefix = fields[part], f"{prefix}{part}."
+    if not dataclasses.is_dataclass(kind):
+      rest = path[len(prefix):]
+      if rest:
+        raise ValueError(f"Unknown config field {path!r}: {prefix[:-1]!r} has no fields.")
+      return
+
+
 def _build(cls, values: Mapping, prefix: str):
   """`cls(**values)`, building dataclass-typed fields from their nested mappings."""
   fields = {f.name: f for f in dataclasses.fields(cls)}

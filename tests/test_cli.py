@@ -24,6 +24,14 @@ def _run(*args, timeout=300):
     (["--config.total_env_steps=-5"], "total_env_steps must be a positive integer, got -5"),
     (["--config.num_envs=abc"], "--config.num_envs=abc"),
     (["--config=experiments/configs/zigzag_maze.py:fast"], "valid choices: paper, gpu, cpu, tiny"),
+    (["--config.meta_nml.nonexistent=1"], "--config.meta_nml.nonexistent=1: Unknown config "
+                                          "field 'meta_nml.nonexistent'; valid fields of "
+                                          "meta_nml: hidden, inner_lr,"),
+    (["--config.sac.hidden.x=1"], "Unknown config field 'sac.hidden.x': 'sac.hidden' has no "
+                                  "fields."),
+    (["--config=experiments/configs/nonexistent.py"],
+     "--config file 'experiments/configs/nonexistent.py' does not exist; valid: "
+     "experiments/configs/ant_maze.py, experiments/configs/claw_valve.py,"),
 ])
 def test_bad_input_exits_2_with_the_valid_choices(args, message):
   result = _run(*args)

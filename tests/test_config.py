@@ -124,3 +124,22 @@ def test_for_task_applies_dotted_overrides_and_refuses_bad_names():
     RunConfig.for_task("sawyer_dor")
   with pytest.raises(ValueError, match=r"Unknown config field 'sac.hiden'"):
     RunConfig.for_task("sawyer_door", "cpu", {"sac.hiden": (8,)})
+
+
+def test_check_field_accepts_every_field_and_names_the_valid_ones_otherwise():
+  from mural_jax.config import check_field
+
+  def paths(d, prefix=""):
+    for k, v in d.items():
+      if isinstance(v, dict) and v and k != "env_kwargs":
+        yield from paths(v, f"{prefix}{k}.")
+      else:
+        yield prefix + k
+  for path in paths(RunConfig.for_task("zigzag_maze").to_dict()):
+    check_field(path)
+  check_field("env_kwargs.goal_angle")                      # the environment's own keys
+  with pytest.raises(ValueError, match=r"Unknown config field 'sac.hiden'; valid fields of "
+                                       r"sac: hidden, actor_lr"):
+    check_field("sac.hiden")
+  with pytest.raises(ValueError, match=r"Unknown config field 'rewrd'; valid fields: env, "):
+    check_field("rewrd")

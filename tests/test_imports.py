@@ -32,3 +32,16 @@ def test_cpu_cholesky_workaround_is_applied_by_building_an_mjx_env_not_by_import
       "envs.make('sawyer_push')\n"
       "print(before, cpu_cholesky.applied() == cpu_cholesky.affected())")
   assert out == "False True"
+
+
+def test_plotting_modules_leave_matplotlibs_backend_alone():
+  """A notebook's inline backend survives importing them: they draw on `Figure`s, not
+  through pyplot, and never call `matplotlib.use`."""
+  out = _python(
+      "import matplotlib\n"
+      "matplotlib.use('pdf')\n"
+      "import experiments.plot, experiments.reward_maps, experiments.inspect_run\n"
+      "import experiments.nml_fidelity_report\n"
+      "import sys\n"
+      "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+  assert out == "pdf False"
