@@ -108,7 +108,7 @@ def _parts(trainer, ts):
 
   parts = {"env steps": (steps, env_steps), "SAC updates": (updates, sac_updates),
            "reward queries": (queries, reward_queries)}
-  if trainer.source.train is not None:
+  if trainer.source.trains:
     parts["reward-source training"] = (1, source_training)
   parts["evaluation"] = (1, evaluation)
   return {name: (count, jax.jit(fn)) for name, (count, fn) in parts.items()}

@@ -20,13 +20,6 @@ from absl import app, flags
 import numpy as np
 from matplotlib.figure import Figure
 
-# Columns, left to right, and what each map shows.
-TITLES = {
-    "mural": "mural: meta-NML p", "cnml": "cnml: exact CNML p", "count": "count: tabular CNML p",
-    "mle": "mle: plain classifier p", "vice": "vice: classifier logit", "l2": "l2: -distance",
-    "count_bonus": "count_bonus: sparse + bonus", "rnd": "rnd: sparse + bonus",
-    "sparse": "sparse",
-}
 QUERY_CHUNK = 128  # queries per call: bounds the memory of exact CNML's vmapped fits
 
 
@@ -43,15 +36,16 @@ def trained(name, env, positives, visited, config, key, passes: int, steps: int)
   import jax
   import jax.numpy as jnp
   from mural_jax import rewards
+  from mural_jax.config import RunConfig
 
   config = config.copy_and_resolve_references()
   config.meta_nml.first_passes = passes
   config.classifier.steps_per_epoch = steps
   config.exploration.rnd_steps_per_epoch = steps
-  source = rewards.make(name, config, env)
+  source = rewards.make(name, RunConfig.of(config), env)
   k_init, k_train = jax.random.split(key)
   state = source.init(k_init, positives)
-  if source.train is not None:
+  if source.trains:
     rng = np.random.default_rng(0)
     negatives = (visited if source.whole_buffer
                  else visited[rng.integers(0, len(visited), source.num_negatives)])
@@ -67,12 +61,14 @@ def grid_points(env, grid: int) -> np.ndarray:
 
 
 def reward_maps(env, positives, visited, config, key, grid: int, passes: int, steps: int):
-  """(grid points (G*G, 2), {reward name: values (G*G,)}) for every reward of TITLES."""
+  """(grid points (G*G, 2), {reward name: values (G*G,)}) for every reward, in
+  `rewards.REWARDS`' order (the figure's columns)."""
   import jax
   import jax.numpy as jnp
+  from mural_jax import rewards
   points = jnp.asarray(grid_points(env, grid))
   maps = {}
-  for name, k in zip(TITLES, jax.random.split(key, len(TITLES))):
+  for name, k in zip(rewards.REWARDS, jax.random.split(key, len(rewards.REWARDS))):
     k_train, k_query = jax.random.split(k)
     source, state = trained(name, env, positives, visited, config, k_train, passes, steps)
     query = jax.jit(source.rewards)
@@ -97,6 +93,7 @@ def context_noise(env, positives, visited, config, key, grid: int, passes: int, 
 
 
 def plot(env, points, maps, positives, visited, path):
+  from mural_jax import rewards
   grid = int(round(np.sqrt(len(points))))
   fig = Figure(figsize=(3.3 * len(maps), 3.6))
   axes = fig.subplots(1, len(maps))
@@ -107,7 +104,7 @@ def plot(env, points, maps, positives, visited, path):
     ax.scatter(*np.asarray(positives).T, s=2, c="red")
     for (x0, y0), (x1, y1) in env.walls:
       ax.plot([x0, x1], [y0, y1], c="black", lw=3)
-    ax.set(title=TITLES[name], xticks=[], yticks=[])
+    ax.set(title=rewards.REWARDS[name].title, xticks=[], yticks=[])
     fig.colorbar(im, ax=ax, orientation="horizontal", pad=0.03, shrink=0.9)
   fig.savefig(path, dpi=100, bbox_inches="tight")
   return path

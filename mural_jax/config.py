@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from mural_jax import bonuses, checks, parallel, tasks
+from mural_jax import bonuses, checks, parallel, rewards, tasks
 from mural_jax import sac as sac_lib
 from mural_jax.classifiers import cnml as cnml_lib
 from mural_jax.classifiers import meta_nml as meta_nml_lib
@@ -66,7 +66,6 @@ class RunConfig:
 
   def __post_init__(self):
     import envs  # not at import time: a maze-only user never loads the MJX registry's deps
-    from mural_jax import rewards
     envs.check_name(self.env)
     rewards.check_name(self.reward)
     checks.choice("relabel mode", self.relabel, RELABEL_MODES)

@@ -183,7 +183,7 @@ class Trainer:
 
     key, k_neg, k_train, k_eval = jax.random.split(ts.key, 4)
     reward_state = ts.reward
-    if self.source.train is not None:
+    if self.source.trains:
       reward_state, reward_metrics = self.source.train(
           reward_state, self.train_data(ts, k_neg), k_train)
       metrics.update(reward_metrics)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 import envs
 from experiments.configs import zigzag_maze
+from mural_jax.config import RunConfig
 from mural_jax import bonuses, rewards, training
 from mural_jax.classifiers import common, mle
 
@@ -45,7 +46,7 @@ def _cell(x):
 
 def test_count_reward_counts_the_whole_buffer_and_as_many_positives():
   env = envs.make("zigzag_maze")
-  source = rewards.make("count", _config("count"), env)
+  source = rewards.make("count", RunConfig.of(_config("count")), env)
   assert source.whole_buffer
   rng = np.random.default_rng(0)
   x, valid = _buffer(rng)
@@ -67,7 +68,7 @@ def test_count_bonus_is_sparse_plus_beta_over_root_visits():
   env = envs.make("zigzag_maze")
   config = _config("count_bonus")
   config.exploration.count_beta = 0.7
-  source = rewards.make("count_bonus", config, env)
+  source = rewards.make("count_bonus", RunConfig.of(config), env)
   rng = np.random.default_rng(1)
   x, valid = _buffer(rng)
   data = rewards.TrainData(positives=env.success_examples(jax.random.key(0), 10),
@@ -110,7 +111,7 @@ def test_rnd_error_falls_on_visited_states_and_stays_high_elsewhere():
 def test_rnd_reward_is_sparse_plus_scaled_bonus_and_takes_any_input_size():
   config = _config("rnd")
   env = envs.make("zigzag_maze")
-  source = rewards.make("rnd", config, env)
+  source = rewards.make("rnd", RunConfig.of(config), env)
   state = source.init(jax.random.key(0), env.success_examples(jax.random.key(1), 8))
   x = jnp.asarray([[3.0, 3.0], [-3.0, -3.0]])
   bonus = bonuses.RND(bonuses.Settings(rnd_hidden=(16, 16), rnd_output_size=8), 2).bonus(state, x)
@@ -162,7 +163,7 @@ def test_vice_logit_ranks_visited_states_by_straight_line_closeness():
   env = envs.make("zigzag_maze")
   config = _config("vice")
   config.classifier.update(hidden=(256, 256), batch_size=128, steps_per_epoch=200)
-  source = rewards.make("vice", config, env)
+  source = rewards.make("vice", RunConfig.of(config), env)
   rng = np.random.default_rng(0)
   visited = np.stack([rng.uniform(-4, 1.2, 3000), rng.uniform(-4, 4, 3000)], -1)
   visited = visited.astype(np.float32)
@@ -197,7 +198,7 @@ def test_vice_loss_refuses_a_classifier_input_that_is_not_the_observation(env_na
   config.env = env_name
   config.classifier.vice_loss = True
   with pytest.raises(ValueError, match=f"{env_name}'s classifier input is not its observation"):
-    rewards.make("vice", config, envs.make(env_name))
+    rewards.make("vice", RunConfig.of(config), envs.make(env_name))
 
 
 def test_vice_loss_refuses_mixup():
@@ -224,7 +225,7 @@ def test_bad_settings_name_the_field_and_value(cls, kwargs, match):
 def test_l2_measures_the_ant_torso_xy_only():
   env = envs.make("ant_maze")
   config = _config("l2")
-  source = rewards.make("l2", config, env)
+  source = rewards.make("l2", RunConfig.of(config), env)
   positives = jax.random.normal(jax.random.key(0), (16, env.classifier_input_size))
   center = source.init(None, positives)
   np.testing.assert_allclose(center, np.asarray(positives)[:, :2].mean(0), rtol=1e-6)

@@ -31,7 +31,7 @@ def test_count_rewards_reject_a_grid_too_large_naming_the_largest(env, resolutio
   config.cnml.grid_resolution = resolution
   with pytest.raises(ValueError, match=rf"grid_resolution={resolution} gives {cells} cells for "
                      rf"{env}'s .*valid: 1 <= cnml.grid_resolution <= {largest} "):
-    rewards.make(reward, config, envs.make(env))
+    rewards.make(reward, RunConfig.of(config), envs.make(env))
 
 
 def test_max_grid_resolution_is_the_largest_within_the_cell_budget():
