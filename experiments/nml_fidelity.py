@@ -108,10 +108,11 @@ def _tasks(task_x):
 
 
 def _outer_loss(params, query, label, pool_x, pool_y, settings):
-  """Meta-NML's outer loss of one task at `params`, and the query's own term of it."""
+  """Meta-NML's outer loss of one task at `params` (`meta_nml.outer_batch`), and the
+  query's own term of it."""
   import jax.numpy as jnp
-  from mural_jax.classifiers import common, nml_query
-  x, y, w = nml_query.with_query(query, label, pool_x, pool_y, settings.outer_query_weight,
+  from mural_jax.classifiers import common, meta_nml
+  x, y, w = meta_nml.outer_batch(query, label, pool_x, pool_y, settings,
                                  settings.kernel_threshold)
   ce = common.cross_entropy(common.log_probs(params, x), y)               # (1 + pool,)
   return jnp.sum(w * ce) / jnp.sum(w), w[0] * ce[0] / jnp.sum(w)
@@ -130,16 +131,15 @@ def heldout_meta_loss(params, settings, pool_x, pool_y, task_x, key) -> dict:
   query's own term (the proposed label at the query, weight query_weight / 2).
   """
   import jax
-  from mural_jax.classifiers import nml_query
+  from mural_jax.classifiers import meta_nml
   queries, labels = _tasks(task_x)
   idx = jax.vmap(lambda k: jax.random.choice(k, settings.pool_size, (settings.context_size,),
                                              replace=False))(
       jax.random.split(key, queries.shape[0]))
 
   def task(query, label, context_idx):
-    x, y, w = nml_query.with_query(query, label, pool_x[context_idx], pool_y[context_idx],
-                                   settings.inner_query_weight, settings.kernel_threshold)
-    adapted = nml_query.adapt(params, x, y, w, settings.inner_lr)
+    adapted = meta_nml.adapted_params(params, query, label, context_idx, pool_x, pool_y,
+                                      settings, settings.kernel_threshold)
     return (*_outer_loss(adapted, query, label, pool_x, pool_y, settings),
             _outer_loss(params, query, label, pool_x, pool_y, settings)[0])
 

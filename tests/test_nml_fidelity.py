@@ -121,3 +121,20 @@ def test_bad_flags_exit_2_naming_the_value_and_the_choices(flag, bad, valid):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2, result.stderr
   assert repr(bad) in result.stderr and valid in result.stderr, result.stderr
+
+
+def test_the_heldout_meta_loss_is_meta_nmls_own_task_loss(toy):
+  """The study scores held-out tasks with the objective meta-training minimises: the mean
+  of `meta_nml.task_loss` over both labels of each state, with the study's context draws."""
+  _, untrained, trained, held_out, key = toy
+  queries = jnp.concatenate([held_out, held_out])
+  labels = jnp.repeat(jnp.arange(2, dtype=jnp.int32), held_out.shape[0])
+  idx = jax.vmap(lambda k: jax.random.choice(k, TOY.pool_size, (TOY.context_size,),
+                                             replace=False))(
+      jax.random.split(key, queries.shape[0]))
+  losses = jax.vmap(meta_nml.task_loss, (None, 0, 0, 0, None, None, None, None))(
+      trained.params, queries, labels, idx, untrained.pool_x, untrained.pool_y, TOY,
+      TOY.kernel_threshold)
+  study = nf.heldout_meta_loss(trained.params, TOY, untrained.pool_x, untrained.pool_y,
+                               held_out, key)
+  np.testing.assert_allclose(study["heldout_meta_loss"], float(losses.mean()), rtol=1e-5)

@@ -194,17 +194,26 @@ def _sample_tasks(key, positives, task_negatives, settings):
   return jnp.concatenate([points, points]), labels
 
 
-def task_loss(params, query, label, context_idx, pool_x, pool_y, settings, threshold):
-  """Outer loss of one task: adapt on query + context, score on the pool + query.
-
-  The outer set is the whole distance-weighted pool (the reference: 1023 + 1023
-  of its points) plus the query at weight query_weight / 2.
-  """
+def adapted_params(params, query, label, context_idx, pool_x, pool_y, settings, threshold):
+  """A task's inner step: one SGD step on the query (weight inner_query_weight) and its
+  context, the pool points `context_idx`, weighted by distance to the query."""
   x, y, w = with_query(query, label, pool_x[context_idx], pool_y[context_idx],
                        settings.inner_query_weight, threshold)
-  adapted = adapt(params, x, y, w, settings.inner_lr)
-  x, y, w = with_query(query, label, pool_x, pool_y, settings.outer_query_weight, threshold)
-  return inner_loss(adapted, x, y, w)
+  return adapt(params, x, y, w, settings.inner_lr)
+
+
+def outer_batch(query, label, pool_x, pool_y, settings, threshold):
+  """A task's outer set (x, y, w), (1 + pool_size,) each: the query at weight
+  query_weight / 2, then the whole distance-weighted pool (the reference: 1023 + 1023 of
+  its points)."""
+  return with_query(query, label, pool_x, pool_y, settings.outer_query_weight, threshold)
+
+
+def task_loss(params, query, label, context_idx, pool_x, pool_y, settings, threshold):
+  """Outer loss of one task: adapt on query + context, score on the outer set."""
+  adapted = adapted_params(params, query, label, context_idx, pool_x, pool_y, settings,
+                           threshold)
+  return inner_loss(adapted, *outer_batch(query, label, pool_x, pool_y, settings, threshold))
 
 
 def positive_share(settings: Settings, state: State, queries: jax.Array) -> jax.Array:
