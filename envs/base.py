@@ -36,7 +36,7 @@ with contextlib.redirect_stdout(io.StringIO()):
   from brax.envs.wrappers.training import EpisodeWrapper, VmapWrapper
 
 __all__ = ["MuralEnv", "State", "AutoResetWrapper", "wrap_for_training", "uniform_in_ball",
-           "boxes"]
+           "boxes", "push_frame"]
 
 
 class MuralEnv(Env, abc.ABC):
@@ -126,6 +126,21 @@ class MuralEnv(Env, abc.ABC):
   @property
   def backend(self) -> str:
     return "jax"
+
+
+def push_frame(pusher: jax.Array, obj: jax.Array, goal: jax.Array):
+  """The pusher's place relative to an object in the frame of pushing it to the goal
+  (the scripted pushes' geometry); points (..., 2). Returns the object's distance to the
+  goal (..., 1), the unit push direction (..., 2), the pusher's offset along it (..., 1;
+  negative: behind the object), its offset across it (..., 2) and that offset's length
+  (..., 1)."""
+  to_goal = goal - obj
+  dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
+  direction = to_goal / jnp.maximum(dist, 1e-6)
+  rel = pusher - obj
+  along = jnp.sum(rel * direction, -1, keepdims=True)
+  side = rel - along * direction
+  return dist, direction, along, side, jnp.linalg.norm(side, axis=-1, keepdims=True)
 
 
 def boxes(*parts) -> tuple[np.ndarray, np.ndarray]:

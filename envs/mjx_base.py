@@ -76,9 +76,6 @@ class MjxEnv(MuralEnv):
     """Seconds of simulated time per environment step (the control period)."""
     return float(self.mj_model.opt.timestep) * self.n_substeps
 
-  def body_id(self, name: str) -> int:
-    return mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_BODY, name)
-
   def joint_qpos_adr(self, name: str) -> int:
     return int(self.mj_model.jnt_qposadr[
         mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_JOINT, name)])

@@ -38,7 +38,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from envs.base import boxes, uniform_in_ball
+from envs.base import boxes, push_frame, uniform_in_ball
 from envs.mjx_base import MjxEnv, joint_delta_targets, wrap
 
 ARM = ("joint1", "joint2", "joint3")
@@ -140,13 +140,7 @@ class Pusher2d(MjxEnv):
     kinematics, the last link turning towards the push direction."""
     q = jnp.arctan2(obs[..., SIN_Q], obs[..., COS_Q])
     tip, obj = obs[..., TIP], obs[..., OBJECT]
-    to_goal = self.goal - obj
-    dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
-    direction = to_goal / jnp.maximum(dist, 1e-6)
-    rel = tip - obj
-    along = jnp.sum(rel * direction, -1, keepdims=True)
-    side = rel - along * direction
-    across = jnp.linalg.norm(side, axis=-1, keepdims=True)
+    dist, direction, along, side, across = push_frame(tip, obj, self.goal)
     behind = (across < 0.03) & (along < 0.03 - self.contact)
     # Pushing: the fingertip leads the contact point by its step, which shrinks
     # near the target (a ball pushed at v slides v^2 / 10 m further).

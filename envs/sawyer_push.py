@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.base import boxes, uniform_in_ball
+from envs.base import boxes, push_frame, uniform_in_ball
 from envs.mjx_base import HandEnv
 
 # The observation (= classifier input): hand xyz, puck xy.
@@ -80,13 +80,7 @@ class SawyerPush(HandEnv):
     """A controller that solves the task: get behind the puck on its line to the
     goal, then push along that line until the puck reaches the goal."""
     hand, puck = obs[..., HAND_XY], obs[..., PUCK]
-    to_goal = self.goal - puck
-    dist = jnp.linalg.norm(to_goal, axis=-1, keepdims=True)
-    direction = to_goal / jnp.maximum(dist, 1e-6)
-    rel = hand - puck
-    along = jnp.sum(rel * direction, -1, keepdims=True)
-    side = rel - along * direction
-    across = jnp.linalg.norm(side, axis=-1, keepdims=True)
+    dist, direction, along, side, across = push_frame(hand, puck, self.goal)
     behind = (across < 0.01) & (along < -0.03)
     # Pushing aims into the puck by at most the remaining distance.
     push = puck + (jnp.minimum(dist, 0.015) - 0.045) * direction

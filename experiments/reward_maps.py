@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 QUERY_CHUNK = 128  # queries per call: bounds the memory of exact CNML's vmapped fits
 
 
-def corridor_visits(rng: np.random.Generator, n: int, frontier_y: float) -> np.ndarray:
+def left_corridor_visits(rng: np.random.Generator, n: int, frontier_y: float) -> np.ndarray:
   """Positions spread along the zigzag's left corridor from the start up to `frontier_y`."""
   y = rng.uniform(-3.8, frontier_y, n)
   x = np.clip(-3.0 + rng.normal(0.0, 0.6, n), -3.95, -1.6)
@@ -134,7 +134,7 @@ def main(argv):
   env = envs.make(f.env)
   config = task_config(f.env, f.preset)
   if f.visited == "corridor":
-    visited = corridor_visits(np.random.default_rng(f.seed), 2000, f.frontier_y)
+    visited = left_corridor_visits(np.random.default_rng(f.seed), 2000, f.frontier_y)
   else:
     visited = np.load(f.visited).astype(np.float32).reshape(-1, 2)
   key = jax.random.key(f.seed)

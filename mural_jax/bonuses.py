@@ -22,6 +22,7 @@ from flax import struct
 
 from mural_jax import checks
 from mural_jax.networks import Params, mlp_apply, mlp_init
+from mural_jax.optim import gradient_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,10 +134,10 @@ class RND:
       def loss_fn(predictor):
         errors = self._errors(predictor, state, batch)
         return errors.mean(), errors
-      (loss, errors), grad = jax.value_and_grad(loss_fn, has_aux=True)(state.predictor)
-      updates, opt_state = tx.update(grad, state.opt_state)
-      return state.replace(predictor=optax.apply_updates(state.predictor, updates),
-                           opt_state=opt_state, errors=state.errors.update(errors)), loss
+      predictor, opt_state, (loss, errors) = gradient_step(
+          loss_fn, tx, state.predictor, state.opt_state, has_aux=True)
+      return state.replace(predictor=predictor, opt_state=opt_state,
+                           errors=state.errors.update(errors)), loss
 
     state, losses = jax.lax.scan(
         step, state, visited.reshape(s.rnd_steps_per_epoch, s.rnd_batch_size, -1))

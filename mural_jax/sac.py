@@ -15,6 +15,7 @@ from flax import struct
 
 from mural_jax import checks
 from mural_jax.networks import Params, mlp_apply, mlp_init
+from mural_jax.optim import gradient_step
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -133,23 +134,18 @@ class SAC:
     k_critic, k_actor = jax.random.split(key)
     actor_tx, critic_tx, alpha_tx = self._optimizers()
 
-    (c_loss, q_mean), c_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
-        state.critic, state, batch, k_critic)
-    c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt)
-    state = state.replace(critic=optax.apply_updates(state.critic, c_upd), critic_opt=critic_opt)
-
-    (a_loss, logp), a_grad = jax.value_and_grad(self.actor_loss, has_aux=True)(
-        state.actor, state, batch, k_actor)
-    a_upd, actor_opt = actor_tx.update(a_grad, state.actor_opt)
-
-    t_loss, t_grad = jax.value_and_grad(self.alpha_loss)(state.log_alpha, logp)
-    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt)
-
+    critic, critic_opt, (c_loss, q_mean) = gradient_step(
+        self.critic_loss, critic_tx, state.critic, state.critic_opt, state, batch, k_critic,
+        has_aux=True)
+    state = state.replace(critic=critic, critic_opt=critic_opt)
+    actor, actor_opt, (a_loss, logp) = gradient_step(
+        self.actor_loss, actor_tx, state.actor, state.actor_opt, state, batch, k_actor,
+        has_aux=True)
+    log_alpha, alpha_opt, t_loss = gradient_step(self.alpha_loss, alpha_tx, state.log_alpha,
+                                                 state.alpha_opt, logp)
     target = optax.incremental_update(state.critic, state.target_critic, self.settings.tau)
-    state = state.replace(
-        actor=optax.apply_updates(state.actor, a_upd), actor_opt=actor_opt,
-        log_alpha=optax.apply_updates(state.log_alpha, t_upd), alpha_opt=alpha_opt,
-        target_critic=target)
+    state = state.replace(actor=actor, actor_opt=actor_opt, log_alpha=log_alpha,
+                          alpha_opt=alpha_opt, target_critic=target)
     metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "alpha_loss": t_loss,
                "alpha": jnp.exp(state.log_alpha), "q_mean": q_mean, "entropy": -logp.mean()}
     return state, metrics

@@ -292,7 +292,7 @@ def run(trainer: Trainer, key: Optional[jax.Array] = None,
   history = []
   for _ in range(int(parallel.to_host(ts.epoch).max()), trainer.num_epochs):
     ts, metrics = trainer.run_epoch(ts)
-    metrics = to_host(metrics)
+    metrics = host_metrics(metrics)
     trainer.check_finite(ts, metrics)
     trainer.check_calibration(metrics)
     history.append(metrics)
@@ -301,7 +301,7 @@ def run(trainer: Trainer, key: Optional[jax.Array] = None,
   return ts, history
 
 
-def to_host(metrics: dict) -> dict:
+def host_metrics(metrics: dict) -> dict:
   """Scalars to Python numbers; arrays (per-seed values, trajectories) stay NumPy arrays."""
   metrics = jax.device_get(metrics)
   return {k: (v.item() if getattr(v, "ndim", 1) == 0 else v) for k, v in metrics.items()}

@@ -12,7 +12,7 @@ def test_context_noise_reads_the_spread_over_draws():
   env = envs.make("zigzag_maze")
   config = zigzag_maze.get_config("tiny")
   positives = env.success_examples(jax.random.key(1), 32)
-  visited = reward_maps.corridor_visits(np.random.default_rng(0), 200, 0.0)
+  visited = reward_maps.left_corridor_visits(np.random.default_rng(0), 200, 0.0)
   noise = reward_maps.context_noise(env, positives, visited, config, jax.random.key(0),
                                     grid=5, passes=2, draws=6)
   assert noise["draws"] == 6 and noise["grid_points"] == 25

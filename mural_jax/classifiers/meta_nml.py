@@ -29,6 +29,7 @@ from mural_jax import checks
 from mural_jax.classifiers import common, nml_query
 from mural_jax.classifiers.nml_query import Context, adapt, inner_loss, nml_probs, with_query
 from mural_jax.networks import Params
+from mural_jax.optim import gradient_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,10 +317,10 @@ def _meta_train(settings, state, positives, negatives, key, num_passes):
   def meta_step(carry, xs):
     params, opt_state = carry
     idx, k = xs
-    loss, grads = jax.value_and_grad(meta_loss)(
-        params, queries[idx], labels[idx], k, pool_x, pool_y, settings, threshold)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
+    params, opt_state, loss = gradient_step(meta_loss, optimizer, params, opt_state,
+                                            queries[idx], labels[idx], k, pool_x, pool_y,
+                                            settings, threshold)
+    return (params, opt_state), loss
 
   def one_pass(i, carry):
     params, opt_state, loss_sum = carry

@@ -26,6 +26,7 @@ from flax import struct
 from mural_jax import checks
 from mural_jax.classifiers import common
 from mural_jax.networks import Params
+from mural_jax.optim import gradient_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,9 +141,9 @@ class Classifier:
         perm = jax.random.permutation(k_perm, x.shape[0])
         x = lam[:, None] * x + (1 - lam[:, None]) * x[perm]
         y = lam * y + (1 - lam) * y[perm]
-      loss, grad = jax.value_and_grad(self.loss)(state.params, x, y, log_pi)
-      updates, opt_state = self._tx().update(grad, state.opt_state, state.params)
-      return MLEState(optax.apply_updates(state.params, updates), opt_state), loss
+      params, opt_state, loss = gradient_step(self.loss, self._tx(), state.params,
+                                              state.opt_state, x, y, log_pi)
+      return MLEState(params, opt_state), loss
 
     state, losses = jax.lax.scan(step, state, (negatives, negative_log_pi, keys))
     return state, {"classifier_loss": losses.mean()}
