@@ -29,9 +29,10 @@ import time
 from absl import app, flags, logging
 
 from experiments.cli import apply_override, fail, parse_flags, split_overrides
-from experiments.sweep_results import (is_finished, mark_finished, read_json, read_metrics,
+from experiments.sweep_results import (is_finished, mark_finished, read_json,
                                        workdir, write_json, write_results)
 from mural_jax import rewards
+from mural_jax.metrics import read_jsonl
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
@@ -212,7 +213,7 @@ def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dic
       raise
     record(returncode)
   if returncode == 0 and reached_final_epoch(
-      read_metrics(os.path.join(directory, "metrics.jsonl")), cell):
+      read_jsonl(os.path.join(directory, "metrics.jsonl")), cell):
     mark_finished(cell, directory)
     return "finished"
   if timed_out:

@@ -14,27 +14,13 @@ import os
 import statistics
 
 from mural_jax import rewards
-from mural_jax.metrics import LAST_FRACTION, SOLVED, seed_summary
+from mural_jax.metrics import LAST_FRACTION, SOLVED, read_jsonl, seed_summary
 
 
 # -- files of a cell --------------------------------------------------------------------------
 
 def workdir(out: str, cell) -> str:
   return os.path.join(out, "runs", cell.env, cell.name)
-
-
-def read_metrics(path: str) -> list[dict]:
-  """The rows of a metrics.jsonl, skipping a line cut short by a kill; [] if absent."""
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except ValueError:
-        continue
-  return rows
 
 
 def read_json(path: str, default):
@@ -138,7 +124,7 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
   rows, curves = [], collections.defaultdict(dict)
   for cell in cells:
     directory = workdir(out, cell)
-    metrics = read_metrics(os.path.join(directory, "metrics.jsonl"))
+    metrics = read_jsonl(os.path.join(directory, "metrics.jsonl"))
     info = read_json(os.path.join(directory, "cell.json"), None)
     if not metrics or info is None:
       continue

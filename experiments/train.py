@@ -109,7 +109,8 @@ def main(argv):
   from experiments.plot import plot_outputs
   from mural_jax import runner
   try:
-    outcome = runner.run_workdir(config, _WORKDIR.value, handle_signals=True, started=started)
+    outcome = runner.run_workdir(config, _WORKDIR.value, handle_signals=True, started=started,
+                                 figures=plot_outputs)
   except runner.BadInput as e:
     fail(str(e))
   except runner.RunFailed as e:
@@ -118,9 +119,8 @@ def main(argv):
     print(e, file=sys.stderr, flush=True)
     sys.exit(128 + e.signum)
   if jax.process_index() == 0:  # one process writes plots and the result
-    outputs = ", ".join(["metrics.jsonl", "tensorboard/", "checkpoints/",
-                         *plot_outputs(outcome.workdir, f"{config.env} {config.reward}")])
-    print(f"{outcome.result_line()}; outputs in {outcome.workdir} ({outputs})")
+    print(f"{outcome.result_line()}; outputs in {outcome.workdir} "
+          f"({', '.join(outcome.files[1:])})")
 
 if __name__ == "__main__":
   define_config_flag()

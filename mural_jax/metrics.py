@@ -92,8 +92,17 @@ class MetricsWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
+  """The rows of a metrics.jsonl, skipping a line cut short by a kill; [] if absent."""
+  if not os.path.exists(path):
+    return []
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        continue
+  return rows
 
 
 def clock(seconds: float) -> str:

@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import numpy as np
@@ -66,6 +66,7 @@ class Outcome:
   seeds: tuple
   progress: Progress
   num_epochs: int      # the whole budget's; fewer rows when it stopped once solved
+  files: tuple = ()    # what it wrote in the workdir (process 0)
 
   @property
   def stopped_early(self) -> bool:
@@ -141,12 +142,15 @@ class _StopRequest:
 
 
 def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool = False,
-                started: Optional[float] = None) -> Outcome:
+                started: Optional[float] = None,
+                figures: Optional[Callable[[str, str], list]] = None) -> Outcome:
   """Trains `config` in `workdir` (default `default_workdir(config)`), resuming it.
 
   `started` (a `time.perf_counter()` value, default now) is where the metrics'
   `wall_s` counts from, summed over the runs of a workdir. Progress lines go to
-  stdout unless `config.quiet`.
+  stdout unless `config.quiet`. `figures(workdir, label)`, if given (e.g.
+  `experiments.plot.plot_outputs`), draws the run's figures into the workdir at the
+  end and returns their file names: the library itself draws nothing.
   """
   started = time.perf_counter() if started is None else started
   try:
@@ -212,9 +216,13 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
                       f"in {checkpointer.directory}.") from e
     except CheckpointError as e:
       raise RunFailed(str(e)) from e
-  rows = read_jsonl(writer.path) if lead else []
+  rows, files = [], ()
+  if lead:
+    rows = read_jsonl(writer.path)
+    files = ("config.json", "metrics.jsonl", "tensorboard/", "checkpoints/",
+             *(figures(workdir, f"{config.env} {config.reward}") if figures else ()))
   return Outcome(config=config, workdir=workdir, rows=rows, seeds=tuple(trainer.seeds),
-                 progress=progress, num_epochs=trainer.num_epochs)
+                 progress=progress, num_epochs=trainer.num_epochs, files=files)
 
 
 def _every_seed_solved(rows: list, trainer: training.Trainer) -> bool:

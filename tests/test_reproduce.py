@@ -14,6 +14,7 @@ import pytest
 
 from experiments import cli, reproduce, sweep_results
 from mural_jax import tasks
+from mural_jax.metrics import read_jsonl
 from mural_jax.metrics import read_jsonl, seed_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +44,7 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
   assert [(r["reward"], r["seed"]) for r in rows] == [
       ("mle", 0), ("mle", 1), ("sparse", 0), ("sparse", 1)]
   for r in rows:
-    metrics = [m for m in sweep_results.read_metrics(
+    metrics = [m for m in read_jsonl(
         os.path.join(_cell_dir(sweep, r["reward"]), "metrics.jsonl")) if m["seed"] == r["seed"]]
     assert [m["epoch"] for m in metrics] == list(range(1, 11))
     assert r["final_success"] == metrics[-1]["eval_success"]

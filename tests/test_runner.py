@@ -70,3 +70,18 @@ def test_stop_when_solved_ends_early_judged_over_the_whole_budgets_window(tmp_pa
   full = runner.run_workdir(config, str(tmp_path / "full"))
   assert [r["epoch"] for r in full.rows] == [1, 2, 3, 4] and not full.stopped_early
   assert full.solved() == 1
+
+
+def test_a_notebook_run_gets_the_commands_figures_through_the_hook(tmp_path):
+  from experiments.plot import plot_outputs
+  outcome = runner.run_workdir(_config(), str(tmp_path / "run"), figures=plot_outputs)
+  assert outcome.files[-2:] == ("curves.png", "trajectories.png")
+  for name in outcome.files:
+    assert os.path.exists(tmp_path / "run" / name), name
+
+
+def test_read_jsonl_skips_a_row_cut_short_and_a_missing_file(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+  assert read_jsonl(str(path)) == [{"epoch": 1}, {"epoch": 2}]
+  assert read_jsonl(str(tmp_path / "absent.jsonl")) == []
