@@ -1,11 +1,15 @@
-"""Learning curves and evaluation trajectories of runs.
+"""Learning curves and evaluation trajectories of runs, and sweeps side by side.
 
   python -m experiments.plot RUN_DIR... --out=curves.png --trajectories=paths.png
+  python -m experiments.plot --sweeps=SWEEP_DIR,... --env=zigzag_maze --out=merged.png
 
-Curves: one line per run (its label is the directory name), the mean over the
-run's seeds with a band from the lowest to the highest seed (`plot_panels` draws
-any metric per panel: the reproduction sweep's success curves per environment). Trajectories: the
-latest evaluation episodes of the first run, over the walls of its maze.
+Curves: per run (labelled by its directory name, or its reward in a sweep), each seed
+as a thin line and the mean over seeds as a bold one with a band of +- one standard
+error, and a panel of the seeds that have reached eval success >= 0.9 by each step
+(`plot_panels` draws any metric per panel: the reproduction sweep's success curves per
+environment). `--sweeps` merges the cells of several sweep folders (e.g. MURAL's and
+its baselines') for one environment into the same panels. Trajectories: the latest
+evaluation episodes of the first run, over the walls of its maze.
 """
 
 import collections
@@ -17,27 +21,34 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from mural_jax.metrics import SOLVED, TRAJECTORIES, read_jsonl
 
-from mural_jax.metrics import TRAJECTORIES, read_jsonl
+# The pseudo-metric of the seeds-reached panel: seeds whose eval success has reached
+# SOLVED by each step.
+SEEDS_REACHED = "seeds_reached"
+CURVES = (("eval_success", "eval success rate"), ("eval_distance", "eval distance to goal"),
+          (SEEDS_REACHED, f"seeds with eval success >= {SOLVED} so far"))
 
-CURVES = (("eval_success", "eval success rate"), ("eval_distance", "eval distance to goal"))
 
-
-def _over_seeds(rows: list[dict], key: str):
-  """Environment steps, and the mean, min and max over seeds at each."""
-  by_step = collections.defaultdict(list)
+def per_seed(rows: list[dict], key: str):
+  """Environment steps (T,) and `key` per seed (S, T), steps where every seed has a row;
+  key SEEDS_REACHED: 1 from the first step a seed's eval success reached SOLVED."""
+  by_seed = collections.defaultdict(dict)
   for r in rows:
-    by_step[r["env_steps"]].append(r[key])
-  steps = sorted(by_step)
-  values = [np.asarray(by_step[s]) for s in steps]
-  return (np.asarray(steps), np.asarray([v.mean() for v in values]),
-          np.asarray([v.min() for v in values]), np.asarray([v.max() for v in values]))
+    value = r["eval_success"] >= SOLVED if key == SEEDS_REACHED else r[key]
+    by_seed[r.get("seed", 0)][r["env_steps"]] = float(value)
+  steps = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+  values = np.asarray([[by_seed[s][t] for t in steps] for s in sorted(by_seed)])
+  if key == SEEDS_REACHED:
+    values = np.maximum.accumulate(values, axis=1)
+  return np.asarray(steps), values
 
 
 def plot_panels(panels: list, path: str) -> str:
   """`panels`: (title, runs, key) triples, runs a dict label -> metric rows (one per
-  epoch and seed). Writes a PNG with one panel per triple: each run's mean of `key`
-  over seeds with a min-max seed band; a label keeps its colour in every panel."""
+  epoch and seed). Writes a PNG with one panel per triple: each seed of each run as a
+  thin line, the mean over seeds bold with a +- one standard error band (SEEDS_REACHED:
+  the number of seeds, one line per run); a label keeps its colour in every panel."""
   labels = list(dict.fromkeys(label for _, runs, _ in panels for label in runs))
   colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
   fig = Figure(figsize=(5 * len(panels), 3.6))
@@ -45,15 +56,25 @@ def plot_panels(panels: list, path: str) -> str:
   handles = {}
   for ax, (title, runs, key) in zip(axes[0], panels):
     for label, rows in runs.items():
-      steps, mean, low, high = _over_seeds(rows, key)
-      num_seeds = len({r.get("seed", 0) for r in rows})
-      handles[label], = ax.plot(
-          steps, mean, color=colors[label],
-          label=label + (f" ({num_seeds} seeds)" if num_seeds > 1 else ""))
+      steps, values = per_seed(rows, key)
+      num_seeds = len(values)
+      name = label + (f" ({num_seeds} seeds)" if num_seeds > 1 else "")
+      if key == SEEDS_REACHED:
+        handles[label], = ax.step(steps, values.sum(0), where="post", color=colors[label],
+                                  label=name)
+        continue
+      mean = values.mean(0)
+      handles[label], = ax.plot(steps, mean, color=colors[label], linewidth=2, label=name)
       if num_seeds > 1:
-        ax.fill_between(steps, low, high, color=colors[label], alpha=0.2, linewidth=0)
+        for seed in values:
+          ax.plot(steps, seed, color=colors[label], linewidth=0.6, alpha=0.4)
+        error = values.std(0, ddof=1) / np.sqrt(num_seeds)
+        ax.fill_between(steps, mean - error, mean + error, color=colors[label], alpha=0.2,
+                        linewidth=0)
     ax.set(title=title, xlabel="environment steps")
-    if "success" in key:  # a fraction of episodes
+    if key == SEEDS_REACHED:
+      ax.set_ylim(-0.1, max(len(per_seed(rows, key)[1]) for rows in runs.values()) + 0.1)
+    elif "success" in key:  # a fraction of episodes
       ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
   axes[0, 0].legend(handles=list(handles.values()), fontsize=8)
@@ -119,13 +140,38 @@ def plot_outputs(workdir: str, label: str) -> list[str]:
   return [os.path.basename(p) for p in paths]
 
 
+def sweep_runs(sweeps: list[str], env: str) -> dict:
+  """{reward label: metric rows} of every cell of `env` in the sweep folders (each
+  `experiments.reproduce --out`); a label met again in a later folder is suffixed with
+  that folder's name."""
+  from mural_jax import rewards
+  runs = {}
+  for sweep in sweeps:
+    cells = os.path.join(sweep, "runs", env)
+    for cell in sorted(os.listdir(cells)) if os.path.isdir(cells) else ():
+      rows = read_jsonl(os.path.join(cells, cell, "metrics.jsonl"))
+      label = rewards.label(cell)
+      if label in runs:
+        label = f"{label} ({os.path.basename(os.path.normpath(sweep))})"
+      if rows:
+        runs[label] = rows
+  return runs
+
+
 def main(argv):
+  f = flags.FLAGS
   runs = {os.path.basename(os.path.normpath(d)): read_jsonl(os.path.join(d, "metrics.jsonl"))
           for d in argv[1:]}
+  if f.sweeps:
+    if not f.env:
+      raise app.UsageError("--sweeps needs --env, the environment whose cells to merge.")
+    runs.update(sweep_runs(f.sweeps, f.env))
+  runs = {label: rows for label, rows in runs.items() if rows}
   if not runs:
-    raise app.UsageError("Give at least one run directory containing metrics.jsonl.")
-  print(plot_learning_curves(runs, flags.FLAGS.out))
-  if flags.FLAGS.trajectories:
+    raise app.UsageError("Give at least one run directory containing metrics.jsonl, or "
+                         "--sweeps with cells of --env.")
+  print(plot_learning_curves(runs, f.out))
+  if f.trajectories and len(argv) > 1:
     print(plot_run_trajectories(argv[1], flags.FLAGS.trajectories))
 
 
@@ -133,4 +179,7 @@ if __name__ == "__main__":  # flags defined here: importers (train, reproduce) h
   flags.DEFINE_string("out", "curves.png", "Output PNG of the learning curves.")
   flags.DEFINE_string("trajectories", None,
                       "Output PNG of the first run's latest evaluation episodes.")
+  flags.DEFINE_list("sweeps", [], "Sweep folders (experiments.reproduce --out) whose cells "
+                    "of --env are drawn in the same panels.")
+  flags.DEFINE_string("env", None, "The environment of --sweeps.")
   app.run(main)

@@ -119,7 +119,7 @@ def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
 def write_results(out: str, cells: list, command: str, commit: str) -> list[dict]:
   """Regenerates results.json, results.md, curves.png and the trajectory plots from
   every cell's files; returns the rows."""
-  from experiments.plot import plot_panels, plot_run_trajectories
+  from experiments.plot import SEEDS_REACHED, plot_panels, plot_run_trajectories
   from mural_jax.metrics import TRAJECTORIES
   rows, curves = [], collections.defaultdict(dict)
   for cell in cells:
@@ -139,8 +139,10 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
   with open(os.path.join(out, "results.md"), "w") as f:
     f.write(markdown(rows, cells, command, commit))
   if curves:
-    plot_panels([(f"{env}: eval success rate", runs, "eval_success")
-                 for env, runs in curves.items()], os.path.join(out, "curves.png"))
+    plot_panels([panel for env, runs in curves.items() for panel in (
+        (f"{env}: eval success rate", runs, "eval_success"),
+        (f"{env}: seeds with eval success >= {SOLVED} so far", runs, SEEDS_REACHED))],
+                os.path.join(out, "curves.png"))
   return rows
 
 

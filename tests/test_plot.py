@@ -32,13 +32,42 @@ def test_plot_script_draws_curves_and_trajectories(tmp_path):
     assert (tmp_path / name).stat().st_size > 5000
 
 
-def test_panels_from_hand_made_rows(tmp_path):
-  from experiments.plot import _over_seeds, plot_panels
-  rows = [{"env_steps": 100 * e, "seed": s, "eval_success": e * s / 4} for e in (1, 2)
-          for s in (1, 2, 3)]
-  steps, mean, low, high = _over_seeds(rows, "eval_success")
-  assert steps.tolist() == [100, 200]
-  assert mean.tolist() == [0.5, 1.0] and low.tolist() == [0.25, 0.5] and high.tolist() == [0.75, 1.5]
+def _rows(success):
+  """Metric rows from {seed: eval success per epoch}, epochs 100 steps apart."""
+  return [{"env_steps": 100 * (e + 1), "seed": s, "eval_success": v, "eval_distance": 1 - v}
+          for s, values in success.items() for e, v in enumerate(values)]
+
+
+def test_per_seed_values_and_seeds_reached_from_hand_made_rows(tmp_path):
+  from experiments.plot import SEEDS_REACHED, per_seed, plot_panels
+  rows = _rows({1: [0.25, 0.5, 0.9], 2: [1.0, 0.0, 0.0], 3: [0.0, 0.0, 0.1]})
+  steps, values = per_seed(rows, "eval_success")
+  assert steps.tolist() == [100, 200, 300]
+  assert values.tolist() == [[0.25, 0.5, 0.9], [1.0, 0.0, 0.0], [0.0, 0.0, 0.1]]
+  # Seed 2 reached 0.9 at 100 and keeps counting; seed 1 at 300; seed 3 never.
+  assert per_seed(rows, SEEDS_REACHED)[1].sum(0).tolist() == [1, 1, 2]
   path = plot_panels([("maze a", {"mle": rows, "sparse": rows[:3]}, "eval_success"),
-                      ("maze b", {"sparse": rows}, "eval_success")], str(tmp_path / "p.png"))
+                      ("maze b", {"sparse": rows}, SEEDS_REACHED)], str(tmp_path / "p.png"))
   assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweeps_merge_into_one_figure(tmp_path):
+  """Two sweep folders' cells of one environment in the same panels; a reward met in both
+  keeps both, the second named by its folder."""
+  import json
+  from experiments.plot import sweep_runs
+  for sweep, cells in (("mural_sweep", ("mural",)), ("baselines", ("mle", "mural"))):
+    for cell in cells:
+      directory = tmp_path / sweep / "runs" / "zigzag_maze" / cell
+      os.makedirs(directory)
+      (directory / "metrics.jsonl").write_text(
+          "".join(json.dumps(r) + "\n" for r in _rows({0: [0.1, 0.95], 1: [0.0, 0.2]})))
+  runs = sweep_runs([str(tmp_path / "mural_sweep"), str(tmp_path / "baselines")], "zigzag_maze")
+  assert sorted(runs) == ["mle (plain classifier)", "mural", "mural (baselines)"]
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.plot", "--env=zigzag_maze",
+       f"--sweeps={tmp_path / 'mural_sweep'},{tmp_path / 'baselines'}",
+       f"--out={tmp_path / 'merged.png'}"], cwd=ROOT, capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert (tmp_path / "merged.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
