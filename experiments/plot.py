@@ -55,9 +55,11 @@ def plot_panels(panels: list, path: str) -> str:
   axes = fig.subplots(1, len(panels), squeeze=False)
   handles = {}
   for ax, (title, runs, key) in zip(axes[0], panels):
+    most_seeds = 0
     for label, rows in runs.items():
       steps, values = per_seed(rows, key)
       num_seeds = len(values)
+      most_seeds = max(most_seeds, num_seeds)
       name = label + (f" ({num_seeds} seeds)" if num_seeds > 1 else "")
       if key == SEEDS_REACHED:
         handles[label], = ax.step(steps, values.sum(0), where="post", color=colors[label],
@@ -73,7 +75,7 @@ def plot_panels(panels: list, path: str) -> str:
                         linewidth=0)
     ax.set(title=title, xlabel="environment steps")
     if key == SEEDS_REACHED:
-      ax.set_ylim(-0.1, max(len(per_seed(rows, key)[1]) for rows in runs.values()) + 0.1)
+      ax.set_ylim(-0.1, most_seeds + 0.1)
     elif "success" in key:  # a fraction of episodes
       ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)

@@ -119,8 +119,7 @@ def main(argv):
     print(e, file=sys.stderr, flush=True)
     sys.exit(128 + e.signum)
   if jax.process_index() == 0:  # one process writes plots and the result
-    print(f"{outcome.result_line()}; outputs in {outcome.workdir} "
-          f"({', '.join(outcome.files[1:])})")
+    print(f"{outcome.result_line()}; outputs in {outcome.workdir} ({', '.join(outcome.files)})")
 
 if __name__ == "__main__":
   define_config_flag()

@@ -112,12 +112,11 @@ class RunConfig:
     fields and their values, e.g. ``{"sac.batch_size": 32, "reward": "mle"}``."""
     values = dataclasses.asdict(cls(env=env))
     for key, value in {**tasks.overrides(env, preset), **(overrides or {})}.items():
+      check_field(key)
       *path, name = key.split(".")
       node = values
       for part in path:
         node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-          raise ValueError(f"Unknown config field {key!r}: {part!r} has no fields.")
       node[name] = value
     return _build(cls, values, "")
 
@@ -129,6 +128,11 @@ class RunConfig:
     return json.dumps(self.to_dict(), **kwargs)
 
 
+def _unknown_field(name: str, prefix: str, fields) -> ValueError:
+  return ValueError(f"Unknown config field {prefix + name!r}; valid fields"
+                    f"{' of ' + prefix[:-1] if prefix else ''}: {', '.join(fields)}.")
+
+
 def check_field(path: str) -> None:
   """Raises ValueError naming `path` (dotted, e.g. "meta_nml.inner_lr") and the valid
   fields where it names no RunConfig field. Keys under env_kwargs are the environment's."""
@@ -136,8 +140,7 @@ def check_field(path: str) -> None:
   for part in path.split("."):
     fields = {f.name: f.type for f in dataclasses.fields(kind)}
     if part not in fields:
-      raise ValueError(f"Unknown config field {prefix + part!r}; valid fields"
-                       f"{' of ' + prefix[:-1] if prefix else ''}: {', '.join(fields)}.")
+      raise _unknown_field(part, prefix, fields)
     if part == "env_kwargs" and not prefix:
       return
     kind, prefix = fields[part], f"{prefix}{part}."
@@ -153,8 +156,7 @@ def _build(cls, values: Mapping, prefix: str):
   fields = {f.name: f for f in dataclasses.fields(cls)}
   unknown = sorted(set(values) - set(fields))
   if unknown:
-    raise ValueError(f"Unknown config field {prefix + unknown[0]!r}; valid fields"
-                     f"{' of ' + prefix[:-1] if prefix else ''}: {', '.join(fields)}.")
+    raise _unknown_field(unknown[0], prefix, fields)
   kwargs = {}
   for name, value in values.items():
     kind = fields[name].type
