@@ -13,27 +13,10 @@ training, evaluation), after compilation.
 """
 
 import json
-import time
 
 from absl import app, flags
 
-_ENVS = flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments to time.")
-_BATCHES = flags.DEFINE_list("batch_sizes", ["1", "256", "4096"], "Vectorised batch sizes.")
-_STEPS = flags.DEFINE_integer("steps", 1000, "Steps per timed rollout (per environment).")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rollouts; the best is reported.")
-_EPOCH_ENV = flags.DEFINE_string("epoch_env", "zigzag_maze", "Environment of the epoch timing.")
-_EPOCH_REWARD = flags.DEFINE_string("epoch_reward", "mle", "Reward of the epoch timing; empty skips it.")
-_JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of tables.")
-
-
-def _best_time(fn, repeats):
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - start)
-  return best
-
+from experiments import cli, timing
 
 def bench_env(name: str, batch_size: int, steps: int, repeats: int) -> dict:
   import jax
@@ -49,16 +32,15 @@ def bench_env(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     return jax.lax.scan(step, state, jax.random.split(key, steps))[0]
 
   state = jax.block_until_ready(jax.jit(env.reset)(jax.random.key(0)))
-  start = time.perf_counter()
-  compiled = jax.jit(rollout).lower(state, jax.random.key(1)).compile()
-  compile_s = time.perf_counter() - start
-  seconds = _best_time(lambda: jax.block_until_ready(compiled(state, jax.random.key(2))), repeats)
+  compiled, compile_s = timing.compiled(rollout, state, jax.random.key(1))
+  seconds = timing.seconds(compiled, state, jax.random.key(2), repeats=repeats)
   return {"env": name, "batch": batch_size, "compile_s": compile_s,
           "steps_per_s": batch_size * steps / seconds}
 
 
 def bench_epoch(env: str, reward: str) -> dict:
   import jax
+  import jax.numpy as jnp
   from experiments.configs import task_config
   from mural_jax import training
 
@@ -67,14 +49,10 @@ def bench_epoch(env: str, reward: str) -> dict:
   config.warmup_steps = 0  # every epoch step learns, as after the first epoch
   trainer = training.Trainer(config)
   state = trainer.init(jax.random.key(0))
-  start = time.perf_counter()
-  state, metrics = trainer.run_epoch(state)
-  jax.block_until_ready(metrics)
-  first = time.perf_counter() - start
-  start = time.perf_counter()
-  state, metrics = trainer.run_epoch(state)
-  jax.block_until_ready(metrics)
-  return {"env": env, "reward": reward, "epoch_s": time.perf_counter() - start,
+  epoch = {"epoch": (trainer.run_epoch, lambda: (jax.tree.map(jnp.copy, state),))}  # donated
+  first = timing.best_seconds(epoch, repeats=1, warmup=False)["epoch"]  # compiles
+  later = timing.best_seconds(epoch, repeats=1, warmup=False)["epoch"]
+  return {"env": env, "reward": reward, "epoch_s": later,
           "first_epoch_with_compile_s": first, "env_steps": config.epoch_length,
           "sac_updates": config.epoch_length}
 
@@ -82,21 +60,22 @@ def bench_epoch(env: str, reward: str) -> dict:
 def main(argv):
   del argv
   import jax
+  f = flags.FLAGS
   device = f"{jax.devices()[0].platform.upper()} ({jax.devices()[0].device_kind}, " \
            f"{len(jax.devices())} device(s))"
-  table = not _JSON.value
+  table = not f.json
   if table:  # rows are printed as they come: MJX tasks take minutes each on a CPU
     print(f"device: {device}")
     print(f"{'environment':<16}{'batch':>7}{'compile s':>11}{'steps/s':>15}", flush=True)
   rows = []
-  for name in _ENVS.value:
-    for b in _BATCHES.value:
-      r = bench_env(name, int(b), _STEPS.value, _REPEATS.value)
+  for name in f.envs:
+    for b in f.batch_sizes:
+      r = bench_env(name, int(b), f.steps, f.repeats)
       rows.append(r)
       if table:
         print(f"{r['env']:<16}{r['batch']:>7}{r['compile_s']:>11.2f}{r['steps_per_s']:>15,.0f}",
               flush=True)
-  epoch = bench_epoch(_EPOCH_ENV.value, _EPOCH_REWARD.value) if _EPOCH_REWARD.value else None
+  epoch = bench_epoch(f.epoch_env, f.epoch_reward) if f.epoch_reward else None
   if not table:
     print(json.dumps({"device": device, "env_steps": rows, "epoch": epoch}))
   elif epoch:
@@ -105,5 +84,17 @@ def main(argv):
           f"{epoch['epoch_s']:.2f} s (first epoch incl. compile {epoch['first_epoch_with_compile_s']:.2f} s)")
 
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments to time.")
+  flags.DEFINE_list("batch_sizes", ["1", "256", "4096"], "Vectorised batch sizes.")
+  flags.DEFINE_integer("steps", 1000, "Steps per timed rollout (per environment).")
+  flags.DEFINE_integer("repeats", 3, "Timed rollouts; the best is reported.")
+  flags.DEFINE_string("epoch_env", "zigzag_maze", "Environment of the epoch timing.")
+  flags.DEFINE_string("epoch_reward", "mle", "Reward of the epoch timing; empty skips it.")
+  flags.DEFINE_bool("json", False, "Print one JSON object instead of tables.")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -11,19 +11,15 @@ random data (incompressible, as after a real run).
 import os
 import shutil
 import tempfile
-import time
 
 from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
 
+from experiments import cli, timing
 from experiments.configs import zigzag_maze
 from mural_jax import training
 from mural_jax.checkpoints import Checkpointer
-
-_SEEDS = flags.DEFINE_list("seeds", ["1", "4", "16"], "Seed counts S.")
-_CAPACITIES = flags.DEFINE_list("capacities", ["100000", "1500000"], "Replay capacities.")
-
 
 def _config(**overrides):
   c = zigzag_maze.get_config("tiny")
@@ -37,25 +33,22 @@ def _config(**overrides):
 def _timed_run(config):
   """(compile seconds, run seconds) of a whole training."""
   trainer = training.Trainer(config)
-  start = time.perf_counter()
   state = trainer.init(trainer.keys())
-  trainer.run_epoch.lower(state).compile()
-  compiled = time.perf_counter()
-  state, _ = training.run(trainer, state=state)
-  jax.block_until_ready(state)
-  return compiled - start, time.perf_counter() - compiled
+  _, compile_s = timing.compiled(trainer.run_epoch, state)
+  return compile_s, timing.seconds(lambda: training.run(trainer, state=state)[0], repeats=1,
+                                   warmup=False)
 
 
 def bench_seeds():
   _, single = _timed_run(_config())
-  for s in map(int, _SEEDS.value):
+  for s in map(int, flags.FLAGS.seeds):
     compile_s, job = _timed_run(_config(num_seeds=s))
     print(f"S={s:3d}: one job {job:7.2f} s (+{compile_s:.1f} s compile) | {s} separate runs "
           f"{s * single:7.2f} s (+compile each) | speed-up {s * single / job:5.2f}x", flush=True)
 
 
 def bench_checkpoint():
-  for capacity in map(int, _CAPACITIES.value):
+  for capacity in map(int, flags.FLAGS.capacities):
     config = zigzag_maze.get_config("cpu")
     config.replay_capacity = capacity
     trainer = training.Trainer(config)
@@ -66,15 +59,14 @@ def bench_checkpoint():
     directory = tempfile.mkdtemp()
     try:
       ckpt = Checkpointer(directory, config)
-      start = time.perf_counter()
-      ckpt.save(state, 1)
-      saved = time.perf_counter()
-      Checkpointer(directory, config).restore(trainer.abstract_state)
-      restored = time.perf_counter()
+      save_s = timing.seconds(lambda: ckpt.save(state, 1), repeats=1, warmup=False)
+      restore_s = timing.seconds(
+          lambda: Checkpointer(directory, config).restore(trainer.abstract_state), repeats=1,
+          warmup=False)
       size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(directory)
                  for f in fs)
-      print(f"replay {capacity:>9,d}: save {saved - start:6.2f} s | restore "
-            f"{restored - saved:6.2f} s | {size / 2**20:7.1f} MiB", flush=True)
+      print(f"replay {capacity:>9,d}: save {save_s:6.2f} s | restore "
+            f"{restore_s:6.2f} s | {size / 2**20:7.1f} MiB", flush=True)
     finally:
       shutil.rmtree(directory)
 
@@ -86,5 +78,12 @@ def main(argv):
   bench_seeds()
 
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_list("seeds", ["1", "4", "16"], "Seed counts S.")
+  flags.DEFINE_list("capacities", ["100000", "1500000"], "Replay capacities.")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -9,49 +9,23 @@ context), at one batch of queries:
                                   public code does; a subset is timed and the
                                   time extrapolated to the whole batch)
   (iv)  MLE forward+backward     (gradient of the mean CE on the same batch)
-Times exclude compilation (reported separately); medians over repeats, except
-the vmap-of-grad path (seconds a call), timed once.
+Times exclude compilation (reported separately); the best of `--repeats` calls
+(`experiments.timing`), except the vmap-of-grad path (seconds a call), timed once.
 
   python -m experiments.bench_nml --widths=2048,256 --batch=256 --json=bench.json
 """
 
 import json
-import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 from absl import app, flags
 
+from experiments import cli, timing
 from mural_jax.classifiers import common, meta_nml, nml_query
 
-flags.DEFINE_list("widths", ["2048", "256"], "Hidden widths (two hidden layers each).")
-flags.DEFINE_integer("batch", 256, "Queries per batch.")
-flags.DEFINE_integer("repeats", 5, "Timed repeats of each batched call (median reported).")
-flags.DEFINE_integer("loop_points", 32, "Queries timed one at a time, then extrapolated.")
-flags.DEFINE_integer("grad_chunk_mb", 2048,
-                     "Memory budget (MB) of one vmapped chunk of the vmap-of-grad path.")
-flags.DEFINE_string("json", None, "Also write the results as JSON to this path ('-': stdout).")
 FLAGS = flags.FLAGS
-
-
-def _timed(fn, *args, repeats, warmup=True):
-  """Median seconds of fn(*args) (already compiled) over `repeats` calls."""
-  if warmup:
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
-def _compiled(fn, *args):
-  """fn jitted and compiled for args, and the compile time in seconds."""
-  start = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  return compiled, time.perf_counter() - start
 
 
 def _grad_chunk(settings, input_dim, budget_mb):
@@ -83,12 +57,12 @@ def bench_width(width, key):
           "grad": (grad, (state.params, queries, context)),
           "mle_fwd_bwd": (mle, (state.params, queries, labels))}
   for name, (fn, args) in runs.items():
-    compiled, out[f"{name}_compile_s"] = _compiled(fn, *args)
+    compiled, out[f"{name}_compile_s"] = timing.compiled(fn, *args)
     slow = name == "grad"   # seconds a call: timed once, no warm-up (compiled ahead)
-    out[f"{name}_s"] = _timed(compiled, *args, repeats=1 if slow else FLAGS.repeats,
+    out[f"{name}_s"] = timing.seconds(compiled, *args, repeats=1 if slow else FLAGS.repeats,
                               warmup=not slow)
 
-  single, out["one_at_a_time_compile_s"] = _compiled(lowrank, state.params, queries[:1], context)
+  single, out["one_at_a_time_compile_s"] = timing.compiled(lowrank, state.params, queries[:1], context)
   n = min(FLAGS.loop_points, FLAGS.batch)
   jax.block_until_ready(single(state.params, queries[:1], context))
   start = time.perf_counter()
@@ -140,5 +114,17 @@ def main(argv):
         f.write(payload + "\n")
 
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_list("widths", ["2048", "256"], "Hidden widths (two hidden layers each).")
+  flags.DEFINE_integer("batch", 256, "Queries per batch.")
+  flags.DEFINE_integer("repeats", 5, "Timed repeats of each batched call (the best reported).")
+  flags.DEFINE_integer("loop_points", 32, "Queries timed one at a time, then extrapolated.")
+  flags.DEFINE_integer("grad_chunk_mb", 2048,
+                       "Memory budget (MB) of one vmapped chunk of the vmap-of-grad path.")
+  flags.DEFINE_string("json", None, "Also write the results as JSON to this path ('-': stdout).")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,7 +1,7 @@
 """Why a point-maze seed is stuck: its reward, data and policy at a checkpoint.
 
   python -m experiments.inspect_run WORKDIR --out=inspect.png [--epoch=N] [--draws=8] \
-      [--points='4,3;3.5,3'] [--set=meta_nml.inner_lr=0.32]
+      [--points='4,3;3.5,3'] [--config.meta_nml.inner_lr=0.32]
 
 One column per seed, from the checkpoint of `--epoch` (default: the latest):
 the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
@@ -10,11 +10,10 @@ deterministic policy's action on a grid. Prints per seed the replay's states ins
 the success disc, the reward at the goal and at `--points`, and (meta-NML) how much
 of a meta-training task's outer loss the success examples carry when replay states
 are the queries: ~0 means nothing in the meta-objective holds the goal's reading.
-`--set` reads the checkpoint with other reward settings than the run's (how the same
-data would be rewarded with, say, a larger meta-NML step); they must keep the state's
-shapes. A run
-on another environment than the point mazes is refused: the maps need the
-observation to be the (x, y) position.
+`--config.<field>=<value>` reads the checkpoint with other reward settings than the
+run's (how the same data would be rewarded with, say, a larger meta-NML step); they
+must keep the state's shapes. A run on another environment than the point mazes is
+refused: the maps need the observation to be the (x, y) position.
 """
 
 import copy
@@ -31,7 +30,7 @@ from experiments.plot import draw_arena
 
 ARROWS = 17  # policy arrows per axis
 SHARE_QUERIES = 2048  # replay states whose task's success-example share is measured
-# Config sections `--set` may change: the reward sources' settings.
+# Config sections an override may change: the reward sources' settings.
 REWARD_SECTIONS = ("meta_nml", "cnml", "classifier", "exploration")
 
 
@@ -55,7 +54,7 @@ def load(workdir: str, epoch=None, overrides=()):
     changed = copy.deepcopy(recorded)
     for override in overrides:
       if override.partition("=")[0].strip().split(".")[0] not in REWARD_SECTIONS:
-        raise ValueError(f"--set {override!r}: only reward settings can be changed on a "
+        raise ValueError(f"--config.{override}: only reward settings can be changed on a "
                          f"checkpoint (fields of {', '.join(REWARD_SECTIONS)}).")
       cli.apply_override(changed, override)
     config = RunConfig.of(changed)
@@ -69,7 +68,7 @@ def load(workdir: str, epoch=None, overrides=()):
     except CheckpointError:
       if not overrides:
         raise
-      raise ValueError(f"--set {', '.join(overrides)} changes the shapes of the run's "
+      raise ValueError(f"{', '.join('--config.' + o for o in overrides)} changes the shapes of the run's "
                        "state; only settings that keep them can be read.") from None
   finally:
     checkpointer.close()
@@ -137,18 +136,19 @@ def plot(env, views: list[dict], path: str, title: str) -> str:
 
 
 def main(argv):
-  if not flags.FLAGS["verbosity"].present:
+  f = flags.FLAGS
+  if not f["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   import jax
   if len(argv) != 2:
     cli.fail("Give one run directory (with config.json and checkpoints/).")
   try:
-    points = parse_points(_POINTS.value)
-    overrides = cli.split_overrides(_SET.value)
-    trainer, state = load(argv[1], _EPOCH.value, overrides)
+    points = parse_points(f.points)
+    overrides = cli.overrides()
+    trainer, state = load(argv[1], f.epoch, overrides)
   except (ValueError, OSError) as e:
     cli.fail(str(e))
-  views = seed_views(trainer, state, _GRID.value, _DRAWS.value, jax.random.key(0), points)
+  views = seed_views(trainer, state, f.grid, f.draws, jax.random.key(0), points)
   epoch = int(np.max(np.asarray(state.epoch)))
   for v in views:
     at = "".join(f", at ({x:g}, {y:g}) {r:.2f}" for (x, y), r in zip(points, v["point_rewards"]))
@@ -161,7 +161,7 @@ def main(argv):
             f"success examples used as task queries: "
             f"{trainer.config.meta_nml.num_positive_tasks}")
   title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
-  print(plot(trainer.env, views, _OUT.value,
+  print(plot(trainer.env, views, f.out,
              title + (f" (read with {', '.join(overrides)})" if overrides else "")))
 
 
@@ -178,16 +178,21 @@ def parse_points(text: str) -> list[tuple[float, float]]:
   return points
 
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_string("out", "inspect.png", "Output PNG.")
+  flags.DEFINE_integer("epoch", None, "Checkpoint epoch (default: the latest).")
+  flags.DEFINE_integer("draws", 8, "Reward draws averaged (contexts of meta-NML).",
+                       lower_bound=1)
+  flags.DEFINE_integer("grid", 33, "Grid points per axis.", lower_bound=2)
+  flags.DEFINE_string("points", "", "Positions whose reward is printed per seed, "
+                      "'x,y;x,y' (e.g. '4,3;3.5,3').")
+  cli.define_override_flag(
+      "reward settings to read the checkpoint with instead of the run's (fields of " +
+      ", ".join(REWARD_SECTIONS) + "; e.g. --config.meta_nml.inner_lr=0.32); they must keep "
+      "the state's shapes.")
+
+
 if __name__ == "__main__":
-  _OUT = flags.DEFINE_string("out", "inspect.png", "Output PNG.")
-  _EPOCH = flags.DEFINE_integer("epoch", None, "Checkpoint epoch (default: the latest).")
-  _DRAWS = flags.DEFINE_integer("draws", 8, "Reward draws averaged (contexts of meta-NML).",
-                                lower_bound=1)
-  _GRID = flags.DEFINE_integer("grid", 33, "Grid points per axis.", lower_bound=2)
-  _POINTS = flags.DEFINE_string("points", "", "Positions whose reward is printed per seed, "
-                                "'x,y;x,y' (e.g. '4,3;3.5,3').")
-  _SET = flags.DEFINE_multi_string(
-      "set", [], "Reward settings to read the checkpoint with instead of the run's "
-      "(field=value in " + ", ".join(REWARD_SECTIONS) + "; e.g. meta_nml.inner_lr=0.32); "
-      "they must keep the state's shapes.")
+  define_flags()
   app.run(main, flags_parser=cli.parse_flags)

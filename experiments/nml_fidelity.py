@@ -320,8 +320,7 @@ def main(argv):
 
 
 def define_flags():
-  """The command's flags; defined when run, not on import (tests import this module
-  beside others that define flags of the same names)."""
+  """This command's flags (defined when it runs: importing the module defines none)."""
   flags.DEFINE_string("out", "results/nml_fidelity", "Output directory.")
   flags.DEFINE_list("frontiers", ["5", "14"],
       f"Visited arc lengths along the corridor, in (0, {PATH_LENGTH:g}).")

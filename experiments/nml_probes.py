@@ -26,6 +26,8 @@ import json
 
 from absl import app, flags
 
+from experiments import cli
+
 
 
 def warm_up_states(env, config, key):
@@ -66,8 +68,7 @@ def settings_variants(cpu, paper):
 
 
 def cpu_config(task: str, overrides=()):
-  """The task's cpu preset with `--set` overrides (`field=value`); ValueError if bad."""
-  from experiments import cli
+  """The task's cpu preset with overrides (`field=value`); ValueError if bad."""
   from experiments.configs import task_config
   from mural_jax.config import RunConfig
   config = task_config(task, "cpu")
@@ -123,21 +124,20 @@ def table(rows) -> str:
 
 
 def define_flags():
-  """The command's flags (here, so that importing this module defines none)."""
+  """This command's flags (defined when it runs: importing the module defines none)."""
   flags.DEFINE_list("envs", ["zigzag_maze", "sawyer_push", "sawyer_door", "pusher_2d"],
                     "Tasks (mural_jax.tasks).")
   flags.DEFINE_integer("seed", 0, "PRNG seed.")
   flags.DEFINE_string("json", None, "Also write the rows as JSON here.")
-  flags.DEFINE_multi_string("set", [], "field=value overrides of the cpu preset for every "
-                            "setting, e.g. meta_nml.inner_lr=0.08 (as experiments.reproduce's).")
+  cli.define_override_flag("of the cpu preset, for every setting (e.g. "
+                           "--config.meta_nml.inner_lr=0.08).")
 
 
 def main(argv):
   del argv
   import jax
-  from experiments import cli
   f = flags.FLAGS
-  overrides = cli.split_overrides(f.set)
+  overrides = cli.overrides()
   try:
     for task in f.envs:
       cpu_config(task, overrides)
@@ -155,4 +155,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from experiments import cli
 from mural_jax.metrics import SOLVED, TRAJECTORIES, read_jsonl
 
 # The pseudo-metric of the seeds-reached panel: seeds whose eval success has reached
@@ -174,14 +175,19 @@ def main(argv):
                          "--sweeps with cells of --env.")
   print(plot_learning_curves(runs, f.out))
   if f.trajectories and len(argv) > 1:
-    print(plot_run_trajectories(argv[1], flags.FLAGS.trajectories))
+    print(plot_run_trajectories(argv[1], f.trajectories))
 
 
-if __name__ == "__main__":  # flags defined here: importers (train, reproduce) have their own
+def define_flags():
+  """This command's flags (defined when it runs: importers such as train define none)."""
   flags.DEFINE_string("out", "curves.png", "Output PNG of the learning curves.")
   flags.DEFINE_string("trajectories", None,
                       "Output PNG of the first run's latest evaluation episodes.")
   flags.DEFINE_list("sweeps", [], "Sweep folders (experiments.reproduce --out) whose cells "
                     "of --env are drawn in the same panels.")
   flags.DEFINE_string("env", None, "The environment of --sweeps.")
-  app.run(main)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

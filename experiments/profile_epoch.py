@@ -27,32 +27,13 @@ second-order meta-gradient and Adam update, each times the pass's meta-steps.
 
 import dataclasses
 import json
-import time
 
 from absl import app, flags, logging
 
-from experiments.cli import define_config_flag, fail
+from experiments import cli, timing
+from experiments.cli import fail
 
 OVERHEAD = "host work / overhead"
-
-
-def best_seconds(timed: dict, repeats: int) -> dict:
-  """{name: best wall time of fn(*make_args())} for timed = {name: (fn, make_args)}.
-
-  After one compiling run of each, the functions are timed in turns, `repeats`
-  rounds, so that a change of load on a shared machine hits them all alike.
-  """
-  import jax
-  for fn, make_args in timed.values():
-    jax.block_until_ready(fn(*make_args()))
-  best = dict.fromkeys(timed, float("inf"))
-  for _ in range(repeats):
-    for name, (fn, make_args) in timed.items():
-      args = jax.block_until_ready(make_args())
-      start = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      best[name] = min(best[name], time.perf_counter() - start)
-  return best
 
 
 def _parts(trainer, ts):
@@ -174,7 +155,7 @@ def profile(config, repeats: int = 3) -> dict:
            for i, (name, (count, fn)) in enumerate(parts.items()) if count}
   # run_epoch donates its state: every run gets a fresh copy.
   timed["epoch"] = (trainer.run_epoch, lambda: (jax.tree.map(jnp.copy, ts),))
-  seconds = best_seconds(timed, repeats)
+  seconds = timing.best_seconds(timed, repeats)
   rows = {name: {"count": count, "seconds": seconds.get(name, 0.0)}
           for name, (count, _) in parts.items()}
   epoch_s = seconds["epoch"]
@@ -185,7 +166,7 @@ def profile(config, repeats: int = 3) -> dict:
   result = {}
   if config.reward == "mural":   # where a meta-training pass goes, one meta-step's parts
     meta = _meta_training_parts(trainer, ts)
-    seconds = best_seconds({name: (fn, lambda key=jax.random.key(i): (key,))
+    seconds = timing.best_seconds({name: (fn, lambda key=jax.random.key(i): (key,))
                             for i, (name, (_, fn)) in enumerate(meta.items())}, repeats)
     result["meta_training"] = {name: {"count": count, "seconds": count * seconds[name],
                                       "ms_per_call": 1e3 * seconds[name]}
@@ -219,25 +200,25 @@ def table(result: dict) -> str:
   return "\n".join(lines)
 
 
-def main():
-  """Defines the flags (here, so that importing this module defines none) and runs."""
-  config = define_config_flag()
-  repeats = flags.DEFINE_integer("repeats", 3, "Timed rounds (the best run of each is reported).")
-  as_json = flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  cli.define_config_flag()
+  flags.DEFINE_integer("repeats", 3, "Timed rounds (the best run of each is reported).")
+  flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
 
-  def run(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)
-    try:
-      result = profile(config.value, repeats.value)
-    except ValueError as e:  # bad config: exit 2 with the message, as experiments/train.py
-      fail(str(e))
-    print(json.dumps(result) if as_json.value else table(result))
 
-  app.run(run)
+def main(argv):
+  if len(argv) > 1:
+    fail(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    result = profile(cli.config_from_flags(), flags.FLAGS.repeats)
+  except ValueError as e:  # bad config: exit 2 with the message, as experiments/train.py
+    fail(str(e))
+  print(json.dumps(result) if flags.FLAGS.json else table(result))
 
 
 if __name__ == "__main__":
-  main()
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -28,7 +28,8 @@ import time
 
 from absl import app, flags, logging
 
-from experiments.cli import apply_override, fail, parse_flags, split_overrides
+from experiments import cli
+from experiments.cli import fail
 from experiments.sweep_results import (is_finished, mark_finished, read_json,
                                        workdir, write_json, write_results)
 from mural_jax import rewards
@@ -37,13 +38,13 @@ from mural_jax.metrics import read_jsonl
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
 GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
-# Config fields the sweep sets itself: --set may not override them.
+# Config fields the sweep sets itself: the command line may not override them.
 SWEEP_FIELDS = ("env", "reward", "num_seeds", "preset", "quiet")
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-  """A named cell: a reward with config overrides (`field=value`, as for --set)."""
+  """A named cell: a reward with config overrides (`field=value`)."""
   reward: str
   overrides: tuple[str, ...]
   about: str
@@ -76,25 +77,6 @@ class Cell:
   def spec(self) -> dict:
     return {"env": self.env, "cell": self.name, "reward": self.reward, "preset": self.preset,
             "overrides": list(self.overrides), "seeds": list(self.seeds)}
-
-
-_ENVS = flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments.")
-_REWARDS = flags.DEFINE_list(
-    "rewards", ["mural", "mle", "l2", "sparse"],
-    "Cells of each environment: reward names, or variants: " + "; ".join(
-        f"{name} = {v.reward} with {', '.join(v.overrides)} ({v.about})"
-        for name, v in VARIANTS.items()) + ".")
-_SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds per cell, trained together in one job.")
-_PRESET = flags.DEFINE_string("preset", "cpu", "Config preset of every cell (budgets).")
-_OUT = flags.DEFINE_string("out", None, "Output directory (required); rerun on it to resume.")
-_TOTAL = flags.DEFINE_integer("total_env_steps", 0,
-                              "Environment steps per seed; 0: the preset's.")
-_SET = flags.DEFINE_multi_string(
-    "set", [], "field=value config overrides for every cell, comma-separated or repeated "
-    "(e.g. --set=sac.updates_per_step=0.5,num_envs=8); fields as in experiments.train.")
-_TIMEOUT = flags.DEFINE_float(
-    "cell_timeout_s", 0.0, "Stop a cell after this many seconds of this run (0: no limit); "
-    "it is left resumable and reported as unfinished.")
 
 
 # -- cells and their configs ----------------------------------------------------------------
@@ -144,9 +126,9 @@ def make_cells(env_list, names, preset: str, num_seeds: int, overrides, total_en
         for override in cell_overrides:
           field = override.partition("=")[0].strip()
           if field in SWEEP_FIELDS:
-            raise ValueError(f"--set {field}=... is set by the sweep; use its own flags "
+            raise ValueError(f"--config.{field}=... is set by the sweep; use its own flags "
                              "(--envs, --rewards, --seeds, --preset).")
-          apply_override(config, override)
+          cli.apply_override(config, override)
         RunConfig.of(config)  # raises on a bad field or value
       except ValueError as e:
         raise ValueError(f"{env} {name}: {e}") from None
@@ -242,30 +224,49 @@ def _wait(process, timeout_s: float, record) -> tuple[int, bool]:
 
 # -- the command -------------------------------------------------------------------------------
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_list("envs", ["zigzag_maze", "spiral_maze"], "Environments.")
+  flags.DEFINE_list(
+      "rewards", ["mural", "mle", "l2", "sparse"],
+      "Cells of each environment: reward names, or variants: " + "; ".join(
+          f"{name} = {v.reward} with {', '.join(v.overrides)} ({v.about})"
+          for name, v in VARIANTS.items()) + ".")
+  flags.DEFINE_integer("seeds", 5, "Seeds per cell, trained together in one job.")
+  flags.DEFINE_string("preset", "cpu", "Config preset of every cell (budgets).")
+  flags.DEFINE_string("out", None, "Output directory (required); rerun on it to resume.")
+  flags.DEFINE_integer("total_env_steps", 0, "Environment steps per seed; 0: the preset's.")
+  cli.define_override_flag("every cell's, fields as in experiments.train.")
+  flags.DEFINE_float(
+      "cell_timeout_s", 0.0, "Stop a cell after this many seconds of this run (0: no limit); "
+      "it is left resumable and reported as unfinished.")
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  if not _OUT.value:
+  f = flags.FLAGS
+  if not f.out:
     fail("--out is required: the sweep's output directory (rerun on it to resume).")
-  out = os.path.abspath(_OUT.value)
+  out = os.path.abspath(f.out)
   if os.path.exists(out) and not os.path.isdir(out):
-    fail(f"--out {_OUT.value!r} exists and is not a directory.")
-  if _TIMEOUT.value < 0:
-    fail(f"--cell_timeout_s must be >= 0 (0: no limit), got {_TIMEOUT.value}.")
+    fail(f"--out {f.out!r} exists and is not a directory.")
+  if f.cell_timeout_s < 0:
+    fail(f"--cell_timeout_s must be >= 0 (0: no limit), got {f.cell_timeout_s}.")
   child_env = dict(os.environ)  # children keep the caller's memory settings
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # this process only
   try:
-    cells = make_cells(list(dict.fromkeys(_ENVS.value)), list(dict.fromkeys(_REWARDS.value)),
-                       _PRESET.value, _SEEDS.value, split_overrides(_SET.value), _TOTAL.value)
+    cells = make_cells(list(dict.fromkeys(f.envs)), list(dict.fromkeys(f.rewards)), f.preset,
+                       f.seeds, cli.overrides(), f.total_env_steps)
   except ValueError as e:
     fail(str(e))
   signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
   command = "python -m experiments.reproduce " + shlex.join(sys.argv[1:])
   where = environment()
   os.makedirs(out, exist_ok=True)
-  print(f"sweep: {len(cells)} cells x {_SEEDS.value} seeds, preset {_PRESET.value}, "
+  print(f"sweep: {len(cells)} cells x {f.seeds} seeds, preset {f.preset}, "
         f"{where['device']}, commit {where['commit']}; outputs in {out}", flush=True)
   problems = []
   try:
@@ -276,7 +277,7 @@ def main(argv):
         continue
       print(f"{label}: running, log in {os.path.join(workdir(out, cell), 'log.txt')}",
             flush=True)
-      status = run_cell(cell, out, where, _TIMEOUT.value, child_env)
+      status = run_cell(cell, out, where, f.cell_timeout_s, child_env)
       if status != "finished":
         problems.append(f"{cell.env} {cell.name} ({status})")
       rows = [r for r in write_results(out, cells, command, where["commit"])
@@ -296,4 +297,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

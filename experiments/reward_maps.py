@@ -16,9 +16,10 @@ networks). The map is what one SAC minibatch would see: one key for all queries
 import os
 
 from absl import app, flags
-
 import numpy as np
 from matplotlib.figure import Figure
+
+from experiments import cli
 
 QUERY_CHUNK = 128  # queries per call: bounds the memory of exact CNML's vmapped fits
 
@@ -111,7 +112,7 @@ def plot(env, points, maps, positives, visited, path):
 
 
 def define_flags():
-  """The command's flags (here, so that importing this module defines none)."""
+  """This command's flags (defined when it runs: importing the module defines none)."""
   flags.DEFINE_string("out", None, "Output directory.", required=True)
   flags.DEFINE_enum("env", "zigzag_maze", ["zigzag_maze", "spiral_maze"], "Maze.")
   flags.DEFINE_string("visited", "corridor", "'corridor' or an .npy file of (N, 2) positions.")
@@ -150,4 +151,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -25,28 +25,16 @@ import time
 
 from absl import app, flags
 
+from experiments import cli, timing
 from mural_jax import tasks
-
-_PRESET = flags.DEFINE_enum("preset", "cpu", list(tasks.PRESETS), "Config preset (widths).")
-_POINTS = flags.DEFINE_integer("per_point_sample", 64, "Points timed one at a time.")
-_CNML_STEPS = flags.DEFINE_integer("cnml_timed_steps", 10, "Fit steps timed for naive CNML.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rounds of the two epochs (best of each).")
-_JSON = flags.DEFINE_bool("json", False, "Print one JSON object.")
 
 PAPER_SECONDS = {"mle": 23.50, "meta_nml": 39.05, "meta_nml_per_point": None,
                  "naive_cnml": 4 * 3600 + 13 * 60 + 34}
 
 
-def _timed(fn):
-  import jax
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
-
-
 def _config(reward: str):
   from experiments.configs import zigzag_maze
-  config = zigzag_maze.get_config(_PRESET.value)  # the SAC users train with
+  config = zigzag_maze.get_config(flags.FLAGS.preset)  # the SAC users train with
   config.reward = reward
   config.epoch_length = 1000
   config.warmup_steps = 0  # every step learns, as in any epoch after the first
@@ -67,10 +55,10 @@ def epoch_seconds(runs: dict) -> dict:
   """{reward: seconds of a later epoch} for runs = {reward: (trainer, state)}, timed in turns."""
   import jax
   import jax.numpy as jnp
-  from experiments.profile_epoch import best_seconds
   copy = lambda state: (jax.tree.map(jnp.copy, state),)  # run_epoch donates its state
-  return best_seconds({reward: (trainer.run_epoch, lambda state=state: copy(state))
-                       for reward, (trainer, state) in runs.items()}, _REPEATS.value)
+  return timing.best_seconds({reward: (trainer.run_epoch, lambda state=state: copy(state))
+                              for reward, (trainer, state) in runs.items()},
+                             flags.FLAGS.repeats)
 
 
 def query_seconds(trainer, state, points: int):
@@ -79,10 +67,8 @@ def query_seconds(trainer, state, points: int):
   batch = state.replay.data["next_x"][:trainer.updates_per_step * trainer.config.sac.batch_size]
   rewards = jax.jit(trainer.source.rewards)
   key = jax.random.key(1)
-  rewards(state.reward, batch, key).block_until_ready()
-  batched = min(_timed(lambda: rewards(state.reward, batch, key)) for _ in range(5))
-  one = batch[:1]
-  rewards(state.reward, one, key).block_until_ready()
+  batched = timing.seconds(rewards, state.reward, batch, key, repeats=5)
+  rewards(state.reward, batch[:1], key).block_until_ready()  # compiles for one point
   start = time.perf_counter()
   for i in range(points):  # host sync per point, as the original loop did
     float(rewards(state.reward, batch[i % batch.shape[0]][None], key)[0])
@@ -103,39 +89,39 @@ def cnml_query_seconds(timed_steps: int):
   query = lambda: cnml.cnml_probs(common.log_probs, params, x, y, jnp.ones(c.data_size),
                                   x[:1], l2=c.l2, solver=c.solver, steps=timed_steps,
                                   learning_rate=c.learning_rate)
-  _timed(query)  # compile
-  return min(_timed(query) for _ in range(2)) * c.steps / timed_steps
+  return timing.seconds(query, repeats=2) * c.steps / timed_steps
 
 
 def main(argv):
   del argv
   import jax
+  f = flags.FLAGS
   runs = {reward: trained_one_epoch(reward) for reward in ("mle", "mural")}
   seconds = epoch_seconds(runs)
   mle_s, nml_s = seconds["mle"], seconds["mural"]
   trainer, state = runs["mural"]
   calls = trainer.steps_per_epoch
   queries = calls * trainer.updates_per_step * trainer.config.sac.batch_size
-  batched_s, point_s = query_seconds(trainer, state, _POINTS.value)
+  batched_s, point_s = query_seconds(trainer, state, f.per_point_sample)
   rows = {
       "mle": {"seconds": mle_s, "measured": True},
       "meta_nml": {"seconds": nml_s, "measured": True},
       "meta_nml_per_point": {"seconds": nml_s - calls * batched_s + queries * point_s,
                              "measured": False},
-      "naive_cnml": {"seconds": mle_s + queries * cnml_query_seconds(_CNML_STEPS.value),
+      "naive_cnml": {"seconds": mle_s + queries * cnml_query_seconds(f.cnml_timed_steps),
                      "measured": False},
   }
   for name, row in rows.items():
     row["ratio_to_mle"] = row["seconds"] / mle_s
     row["paper_seconds"] = PAPER_SECONDS[name]
   device = f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
-  info = {"device": device, "preset": _PRESET.value, "repeats": _REPEATS.value,
+  info = {"device": device, "preset": f.preset, "repeats": f.repeats,
           "queries_per_epoch": queries,
           "batched_query_s": batched_s, "per_point_query_s": point_s}
-  if _JSON.value:
+  if f.json:
     print(json.dumps({**rows, "info": info}))
     return
-  print(f"device: {device}; preset {_PRESET.value}; epochs: best of {_REPEATS.value}; "
+  print(f"device: {device}; preset {f.preset}; epochs: best of {f.repeats}; "
         f"{queries:,d} reward queries per epoch "
         f"(batched {batched_s * 1e3:.2f} ms / {queries // calls} states; "
         f"one at a time {point_s * 1e3:.2f} ms / state)")
@@ -148,5 +134,15 @@ def main(argv):
     print(f"{name:<22}{row['seconds']:>14,.2f}{row['ratio_to_mle']:>10.2f}{paper_cols}{flag}")
 
 
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  flags.DEFINE_enum("preset", "cpu", list(tasks.PRESETS), "Config preset (widths).")
+  flags.DEFINE_integer("per_point_sample", 64, "Points timed one at a time.")
+  flags.DEFINE_integer("cnml_timed_steps", 10, "Fit steps timed for naive CNML.")
+  flags.DEFINE_integer("repeats", 3, "Timed rounds of the two epochs (best of each).")
+  flags.DEFINE_bool("json", False, "Print one JSON object.")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -4,7 +4,7 @@
       --config.reward=mle --workdir=runs/zigzag
 
 Every config field can be overridden as --config.<field>=<value> (see --helpfull).
-Writes metrics.jsonl, TensorBoard events, checkpoints/, curves.png and
+Writes metrics.jsonl, TensorBoard events (and W&B with --wandb_project), checkpoints/, curves.png and
 trajectories.png to the workdir. Re-running the same command on a workdir with
 checkpoints resumes from the latest one, exactly. Bad input (including a
 checkpoint of another config, or a damaged one) exits with status 2 before
@@ -21,26 +21,35 @@ import time
 
 from absl import app, flags, logging
 
-from experiments.cli import define_config_flag, fail, parse_flags
+from experiments import cli
+from experiments.cli import fail
 
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Output directory; default runs/<env>_<reward>_seed<seed>.")
-_CACHE = flags.DEFINE_string(
-    "compilation_cache", os.path.expanduser("~/.cache/mural_jax/jit"),
-    "JAX persistent compilation cache directory (reused across runs); empty disables it.")
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False,
-    "Multi-host run: call jax.distributed.initialize() before anything else. On TPU pods "
-    "and SLURM the flags below are detected; elsewhere give all three.")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "host:port of process 0, reachable from every process.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (hosts).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
-_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
-    "distributed_timeout_s", 120,
-    "With --distributed: how long processes wait for the coordinator and for each other "
-    "at start and at exit, and how long a process may stop responding before the others "
-    "stop with an error.", lower_bound=1)
+
+def define_flags():
+  """This command's flags (defined when it runs: importing the module defines none)."""
+  cli.define_config_flag()
+  flags.DEFINE_string("workdir", None, "Output directory; default runs/<env>_<reward>_seed<seed>.")
+  flags.DEFINE_string(
+      "compilation_cache", os.path.expanduser("~/.cache/mural_jax/jit"),
+      "JAX persistent compilation cache directory (reused across runs); empty disables it.")
+  flags.DEFINE_string("wandb_project", None, "Also log the metrics to this Weights & Biases "
+                      "project (pip install -e .[wandb]); unset: no W&B.")
+  flags.DEFINE_string("wandb_entity", None, "With --wandb_project: the W&B entity (team).")
+  flags.DEFINE_enum("wandb_mode", "online", ["online", "offline"], "With --wandb_project: "
+                    "offline writes the run under the workdir for a later `wandb sync`.")
+  flags.DEFINE_bool(
+      "distributed", False,
+      "Multi-host run: call jax.distributed.initialize() before anything else. On TPU pods "
+      "and SLURM the flags below are detected; elsewhere give all three.")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0, reachable from every process.")
+  flags.DEFINE_integer("num_processes", None, "Number of processes (hosts).")
+  flags.DEFINE_integer("process_id", None, "This process's index, 0 .. n - 1.")
+  flags.DEFINE_integer(
+      "distributed_timeout_s", 120,
+      "With --distributed: how long processes wait for the coordinator and for each other "
+      "at start and at exit, and how long a process may stop responding before the others "
+      "stop with an error.", lower_bound=1)
 
 
 def _wait_for_coordinator(address: str, timeout_s: float) -> None:
@@ -64,13 +73,14 @@ def _wait_for_coordinator(address: str, timeout_s: float) -> None:
 
 def _initialize_distributed(jax) -> None:
   """jax.distributed.initialize with every wait bounded by --distributed_timeout_s."""
-  timeout = _DISTRIBUTED_TIMEOUT.value
-  print(f"distributed run: connecting to {_COORDINATOR.value or 'the detected coordinator'}, "
+  f = flags.FLAGS
+  timeout = f.distributed_timeout_s
+  print(f"distributed run: connecting to {f.coordinator_address or 'the detected coordinator'}, "
         f"waiting up to {timeout} s for every process...", file=sys.stderr, flush=True)
-  if _COORDINATOR.value and _PROCESS_ID.value:  # process 0 runs the coordinator
-    _wait_for_coordinator(_COORDINATOR.value, timeout)
+  if f.coordinator_address and f.process_id:  # process 0 runs the coordinator
+    _wait_for_coordinator(f.coordinator_address, timeout)
   jax.distributed.initialize(
-      _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+      f.coordinator_address, f.num_processes, f.process_id,
       initialization_timeout=timeout, heartbeat_timeout_seconds=timeout,
       shutdown_timeout_seconds=timeout)
 
@@ -98,19 +108,22 @@ def main(argv):
     fail(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  config = flags.FLAGS.config
+  f = flags.FLAGS
+  config = cli.config_from_flags()
   import jax  # imported after flag parsing, so --help and flag errors are fast
-  if _DISTRIBUTED.value:
+  if f.distributed:
     _initialize_distributed(jax)
     app.install_exception_handler(_LostProcess())
-  if _CACHE.value:
-    jax.config.update("jax_compilation_cache_dir", _CACHE.value)
+  if f.compilation_cache:
+    jax.config.update("jax_compilation_cache_dir", f.compilation_cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from experiments.plot import plot_outputs
-  from mural_jax import runner
+  from mural_jax import metrics, runner
+  wandb = (metrics.WandB(f.wandb_project, f.wandb_entity, f.wandb_mode)
+           if f.wandb_project else None)
   try:
-    outcome = runner.run_workdir(config, _WORKDIR.value, handle_signals=True, started=started,
-                                 figures=plot_outputs)
+    outcome = runner.run_workdir(config, f.workdir, handle_signals=True, started=started,
+                                 figures=plot_outputs, wandb=wandb)
   except runner.BadInput as e:
     fail(str(e))
   except runner.RunFailed as e:
@@ -122,5 +135,5 @@ def main(argv):
     print(f"{outcome.result_line()}; outputs in {outcome.workdir} ({', '.join(outcome.files)})")
 
 if __name__ == "__main__":
-  define_config_flag()
-  app.run(main, flags_parser=parse_flags)
+  define_flags()
+  app.run(main, flags_parser=cli.parse_flags)

@@ -16,22 +16,23 @@ environments (`import envs; envs.make("zigzag_maze")`).
 
 import importlib
 
-from mural_jax import rewards, tasks
+from mural_jax import settings, tasks
 from mural_jax.config import RunConfig
-from mural_jax.evaluation import evaluate
-from mural_jax.replay import ReplayState, replay_init, replay_insert, replay_sample
-from mural_jax.sac import SAC, SACState
 
-# The trainer builds environments (brax, MuJoCo): loaded on first use, so that importing
-# the learners (e.g. `mural_jax.classifiers.meta_nml`) loads neither.
-_TRAINING = ("train", "run", "Trainer", "TrainState")
+# The rest loads jax (and the trainer, brax and MuJoCo) on first use, so that the
+# config and the command line's field list load none of them.
+_LAZY = {"train": "training", "run": "training", "Trainer": "training",
+         "TrainState": "training", "rewards": None, "evaluate": "evaluation",
+         "ReplayState": "replay", "replay_init": "replay", "replay_insert": "replay",
+         "replay_sample": "replay", "SAC": "sac", "SACState": "sac"}
 
 
 def __getattr__(name):
-  if name in _TRAINING:
-    return getattr(importlib.import_module("mural_jax.training"), name)
-  raise AttributeError(f"module 'mural_jax' has no attribute {name!r}")
+  if name not in _LAZY:
+    raise AttributeError(f"module 'mural_jax' has no attribute {name!r}")
+  if _LAZY[name] is None:
+    return importlib.import_module(f"mural_jax.{name}")
+  return getattr(importlib.import_module(f"mural_jax.{_LAZY[name]}"), name)
 
 
-__all__ = [*_TRAINING, "RunConfig", "tasks", "SAC", "SACState", "ReplayState", "replay_init", "replay_insert",
-           "replay_sample", "rewards", "evaluate"]
+__all__ = ["RunConfig", "settings", "tasks", *_LAZY]

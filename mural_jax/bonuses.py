@@ -20,30 +20,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mural_jax import checks
+from mural_jax import settings
 from mural_jax.networks import Params, mlp_apply, mlp_init
 from mural_jax.optim import gradient_step
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """The task-agnostic exploration baselines' settings (run config section `exploration`)."""
-
-  count_beta: float = 0.5               # count_bonus: beta / sqrt(visits of the cell)
-  rnd_beta: float = 0.5                 # rnd: beta * error / running std of the error
-  rnd_hidden: tuple[int, ...] = (256, 256)  # predictor and target MLPs
-  rnd_output_size: int = 64
-  rnd_lr: float = 1e-3
-  rnd_batch_size: int = 256
-  rnd_steps_per_epoch: int = 32         # predictor steps per epoch, on replay states
-
-  def __post_init__(self):
-    object.__setattr__(self, "rnd_hidden", tuple(self.rnd_hidden))
-    checks.hidden("exploration.rnd_hidden", self.rnd_hidden)
-    for name in ("count_beta", "rnd_beta", "rnd_lr"):
-      checks.positive(f"exploration.{name}", getattr(self, name))
-    for name in ("rnd_output_size", "rnd_batch_size", "rnd_steps_per_epoch"):
-      checks.positive_int(f"exploration.{name}", getattr(self, name))
+Settings = settings.Exploration  # its run config section, defined without jax
 
 
 # -- count bonus ----------------------------------------------------------------

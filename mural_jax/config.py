@@ -1,10 +1,9 @@
 """The typed run config: one frozen dataclass tree, the single source of every default.
 
-Each section is its component's own settings class (`sac.Settings`,
-`mle.Settings` for `classifier`, `meta_nml.Settings`, `cnml.Settings`,
-`bonuses.Settings` for `exploration`, `parallel.MeshSettings` for `mesh`), which
-validates its fields when built; `RunConfig` checks the run-level fields and
-the ones that span sections. Defaults are the paper's (the public code's).
+Each section is its component's settings class (`mural_jax.settings`: `sac`,
+`classifier`, `meta_nml`, `cnml`, `exploration`, `mesh`), which validates its fields
+when built; `RunConfig` checks the run-level fields and the ones that span sections.
+Defaults are the paper's (the public code's). Nothing here imports jax.
 
 `RunConfig.for_task(env, preset)` applies a task's settings and a preset
 (`mural_jax.tasks`); the `--config` files in `experiments/configs` wrap it for
@@ -17,11 +16,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from mural_jax import bonuses, checks, parallel, rewards, tasks
-from mural_jax import sac as sac_lib
-from mural_jax.classifiers import cnml as cnml_lib
-from mural_jax.classifiers import meta_nml as meta_nml_lib
-from mural_jax.classifiers import mle
+from mural_jax import checks, settings, tasks
 
 RELABEL_MODES = ("batch", "collect")
 
@@ -48,14 +43,14 @@ class RunConfig:
   replay_capacity: int = 1_500_000
   num_success_examples: int = 150
   episode_length: int = 0        # 0: the environment's own horizon
-  sac: sac_lib.Settings = sac_lib.Settings()
-  classifier: mle.Settings = mle.Settings()                  # the `mle` and `vice` rewards
-  meta_nml: meta_nml_lib.Settings = meta_nml_lib.Settings()  # the `mural` reward
-  cnml: cnml_lib.Settings = cnml_lib.Settings()              # the `cnml` and `count` rewards
-  exploration: bonuses.Settings = bonuses.Settings()         # `count_bonus` and `rnd`
-  # num_seeds independent runs (seeds seed, seed+1, ...) in one job; see MeshSettings.
+  sac: settings.SAC = settings.SAC()
+  classifier: settings.Classifier = settings.Classifier()    # the `mle` and `vice` rewards
+  meta_nml: settings.MetaNML = settings.MetaNML()            # the `mural` reward
+  cnml: settings.CNML = settings.CNML()                      # the `cnml` and `count` rewards
+  exploration: settings.Exploration = settings.Exploration() # `count_bonus` and `rnd`
+  # num_seeds independent runs (seeds seed, seed+1, ...) in one job; see settings.Mesh.
   num_seeds: int = 1
-  mesh: parallel.MeshSettings = parallel.MeshSettings()
+  mesh: settings.Mesh = settings.Mesh()
   checkpoint_every: int = 10     # epochs between checkpoints (and one at exit)
   keep_checkpoints: int = 3      # the latest K checkpoints are kept
   log_every_epochs: int = 1
@@ -65,7 +60,9 @@ class RunConfig:
   stop_when_solved: bool = False
 
   def __post_init__(self):
-    import envs  # not at import time: a maze-only user never loads the MJX registry's deps
+    # Not at import time: the command line reads the fields without loading jax.
+    import envs
+    from mural_jax import rewards
     envs.check_name(self.env)
     rewards.check_name(self.reward)
     checks.choice("relabel mode", self.relabel, RELABEL_MODES)

@@ -8,28 +8,13 @@ the same minibatch, and the gradient of the batch-mean loss is reduced across
 and unsharded runs agree to float tolerance (only reduction order differs).
 """
 
-import dataclasses
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from mural_jax import checks
-
 SEEDS, DATA = "seeds", "data"
-
-
-@dataclasses.dataclass(frozen=True)
-class MeshSettings:
-  """The run config's `mesh` section: `seeds` devices split the seeds, `data` devices
-  split one seed's environments and minibatches (seeds * data devices in all)."""
-  seeds: int = 1
-  data: int = 1
-
-  def __post_init__(self):
-    checks.positive_int("mesh.seeds", self.seeds)
-    checks.positive_int("mesh.data", self.data)
 
 
 def make_mesh(seeds: int, data: int) -> Mesh:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mural_jax import checks
+from mural_jax import settings
 from mural_jax.networks import Params, mlp_apply, mlp_init
 from mural_jax.optim import gradient_step
 
@@ -31,32 +31,7 @@ class SACState:
   alpha_opt: optax.OptState
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """SAC's settings (the run config's `sac` section), with the paper's values."""
-  hidden: tuple = (256, 256)
-  actor_lr: float = 3e-4
-  critic_lr: float = 3e-4
-  alpha_lr: float = 3e-4
-  init_alpha: float = 1.0
-  target_entropy_scale: float = 1.0  # target entropy = -scale * dim(A)
-  discount: float = 0.99
-  tau: float = 0.005
-  batch_size: int = 256
-  updates_per_step: float = 1.0      # gradient updates per environment step
-  layer_norm: bool = False           # the critic's hidden layers layer-normalised
-
-  def __post_init__(self):
-    object.__setattr__(self, "hidden", tuple(self.hidden))
-    checks.hidden("sac.hidden", self.hidden)
-    checks.positive_int("sac.batch_size", self.batch_size)
-    for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "updates_per_step"):
-      checks.positive(f"sac.{name}", getattr(self, name))
-    checks.require(0 < self.tau <= 1, f"sac.tau must be in (0, 1], got {self.tau!r}.")
-    checks.require(isinstance(self.layer_norm, bool),
-                   f"sac.layer_norm must be true or false, got {self.layer_norm!r}.")
-    checks.require(0 <= self.discount <= 1,
-                   f"sac.discount must be in [0, 1], got {self.discount!r}.")
+Settings = settings.SAC  # its run config section, defined without jax
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from experiments import cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -63,13 +65,62 @@ def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
   assert last.startswith("result: zigzag_maze with the mural reward, seed 0: not solved (")
 
 
-def test_helpfull_documents_every_config_field():
-  from experiments.configs import task_config
-  text = _run("--helpfull").stdout
-  for field in ("reward", "sac.batch_size", "meta_nml.inner_lr", "cnml.grid_resolution",
-                "num_seeds", "mesh.data"):
-    assert f"--config.{field} (default" in text, field
-  assert text.count("--config.") >= len(task_config("zigzag_maze").to_dict())
+def _leaves(values, prefix=""):
+  for name, value in values.items():
+    if isinstance(value, dict) and value:
+      yield from _leaves(value, f"{prefix}{name}.")
+    else:
+      yield prefix + name
+
+
+def test_help_lists_every_field_without_loading_jax():
+  from mural_jax.config import RunConfig
+  result = subprocess.run([sys.executable, "-X", "importtime", "-m", "experiments.train",
+                           "--helpfull"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:")}
+  assert "absl" in loaded and "mural_jax.config" in loaded  # the import log is read
+  assert not loaded & {"jax", "flax", "brax", "mujoco", "optax", "numpy"}, loaded
+  paper = RunConfig.for_task("zigzag_maze").to_dict()
+  for field in _leaves({k: v for k, v in paper.items() if k not in ("env", "env_kwargs")}):
+    value = paper
+    for part in field.split("."):
+      value = value[part]
+    assert f"--config.{field} (default {value!r})" in result.stdout, field
+  assert "--config.env (one of ant_maze, claw_valve," in result.stdout
+
+
+def test_set_is_the_same_override_as_config_field():
+  for args in (["--set=num_envs=abc"], ["--config.num_envs=abc"]):
+    result = _run(*args)
+    assert result.returncode == 2, result.stderr
+    assert "num_envs=abc: num_envs must be of type int, got 'abc'." in result.stderr
+
+
+@pytest.mark.parametrize("text, current, expected", [
+    ("mle", "mural", "mle"), ("1e-3", "x", "1e-3"),        # text for strings
+    ("true", False, True), ("False", True, False), ("1", False, True),
+    ("2", 0.5, 2.0), ("0.25", 1.0, 0.25), ("3", 1, 3),   # an int given for a float is a float
+    ("64,64", (256, 256), (64, 64)), ("(8,)", (256,), (8,)), ("[1, 2]", (3,), [1, 2]),
+    ("maybe", False, "maybe"),                           # left for the config to refuse
+])
+def test_override_values_are_read_as_the_fields_type(text, current, expected):
+  config = {"f": current}
+  cli.apply_override(config, f"f={text}")
+  assert config["f"] == expected and type(config["f"]) is type(expected)
+
+
+def test_importing_a_command_defines_no_flags():
+  names = sorted(p.stem for p in pathlib.Path(ROOT, "experiments").glob("*.py")
+                 if p.stem != "__init__")
+  code = ("from absl import flags; import importlib; "
+          f"[importlib.import_module('experiments.' + n) for n in {names!r}]; "
+          "print(sorted(m for m in flags.FLAGS.flags_by_module_dict() if 'experiments' in m))")
+  result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == "[]"
+  assert len(names) >= 15
 
 
 @pytest.mark.parametrize("name", sorted(

@@ -197,9 +197,11 @@ def test_overrides_and_variants():
                               "count_bonus, l2, mle, mural, rnd, sparse, vice, mural_no_meta."),
     (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(tasks.PRESETS)}."),
     (["--seeds=0"], "--seeds must be a positive integer, got 0."),
+    (["--config.sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
     (["--set=sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
+    (["--config.num_envs=0"], "num_envs must be a positive integer, got 0."),
     (["--set=num_envs=0"], "num_envs must be a positive integer, got 0."),
-    (["--set=reward=mle"], "--set reward=... is set by the sweep; use its own flags"),
+    (["--config.reward=mle"], "--config.reward=... is set by the sweep; use its own flags"),
 ])
 def test_bad_input_exits_2_before_running(tmp_path, args, message):
   result = subprocess.run([sys.executable, "-m", "experiments.reproduce",

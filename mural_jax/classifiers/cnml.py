@@ -46,10 +46,10 @@ import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from mural_jax import checks
+from mural_jax import checks, settings
 from mural_jax.classifiers import common
 
-SOLVERS = ("newton", "adam", "lbfgs")
+SOLVERS = settings.CNML_SOLVERS
 LogProbs = Callable[[object, jax.Array], jax.Array]
 # Newton step sizes tried at every iteration, largest first: the largest at which
 # the objective still decreases along the step is taken.
@@ -60,32 +60,7 @@ _NEWTON_STEP_SIZES = 2.0 ** np.arange(4, -16, -1)
 _NEWTON_DAMPING = 1e-10
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """Exact CNML (`cnml` reward) and its tabular form on a grid (`count`): run config `cnml`."""
-
-  hidden: tuple[int, ...] = (2048, 2048)  # the meta-NML classifier's
-  solver: str = "adam"          # adam | lbfgs (MLP); newton (linear models)
-  steps: int = 1000             # full-batch steps per fit
-  learning_rate: float = 1e-2   # adam only
-  l2: float = 1.0               # 0.5 * l2 * |weights|^2 on the summed CE; without it a wide
-                                # MLP fits any added point and p ~ 1/2 everywhere
-  query_weight: float = 1.0
-  data_size: int = 256          # fitted data: half success examples, half replay states
-  grid_resolution: int = 16     # count rewards: cells per dimension of the task's workspace
-
-  def __post_init__(self):
-    object.__setattr__(self, "hidden", tuple(self.hidden))
-    checks.hidden("cnml.hidden", self.hidden)
-    _check_solver(self.solver, self.steps, "cnml.")
-    checks.positive("cnml.learning_rate", self.learning_rate)
-    checks.positive("cnml.query_weight", self.query_weight)
-    checks.require(isinstance(self.l2, (int, float)) and self.l2 >= 0,
-                   f"cnml.l2 must be a number >= 0, got {self.l2!r}.")
-    checks.require(isinstance(self.data_size, int) and self.data_size >= 2
-                   and self.data_size % 2 == 0,
-                   f"cnml.data_size must be an even integer >= 2, got {self.data_size!r}.")
-    checks.positive_int("cnml.grid_resolution", self.grid_resolution)
+Settings = settings.CNML  # its run config section, defined without jax
 
 
 @struct.dataclass

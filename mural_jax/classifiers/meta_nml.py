@@ -25,78 +25,14 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mural_jax import checks
+from mural_jax import checks, settings
 from mural_jax.classifiers import common, nml_query
 from mural_jax.classifiers.nml_query import Context, adapt, inner_loss, nml_probs, with_query
 from mural_jax.networks import Params
 from mural_jax.optim import gradient_step
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """Meta-NML settings (run config section `meta_nml`); the defaults are the reference's."""
-
-  hidden: tuple[int, ...] = (2048, 2048)
-  inner_lr: float = 0.01            # one SGD step; its effect on a logit grows with lr x width
-  points_per_task: int = 64         # inner batch: the query + points_per_task - 1 context points
-  pool_size: int = 2048             # half replay states (label 0), half success examples (label 1)
-  kernel_threshold: float = 0.5     # distance at which a point's weight is 0.1
-  kernel_share: float = 0.0         # > 0: calibrate the threshold to the data (`calibrate`)
-  query_weight: float = 1.0         # inner: query_weight * 64 / 2048; outer: query_weight / 2
-  num_tasks: int = 128              # replay states used as task queries, each with both labels
-  num_positive_tasks: int = 0       # success examples used as task queries too (ant: 128)
-  meta_batch: int = 16
-  meta_lr: float = 1e-3             # Adam, kept for the whole run
-  first_passes: int = 10            # passes over the tasks after the first epoch
-  later_passes: int = 1             # ... and after every later epoch
-
-  def __post_init__(self):
-    object.__setattr__(self, "hidden", tuple(self.hidden))
-    checks.hidden("meta_nml.hidden", self.hidden)
-    for name in ("inner_lr", "kernel_threshold", "query_weight", "meta_lr"):
-      checks.positive(f"meta_nml.{name}", getattr(self, name))
-    checks.positive_int("meta_nml.meta_batch", self.meta_batch)
-    checks.require(isinstance(self.kernel_share, (int, float)) and not isinstance(
-        self.kernel_share, bool) and (self.kernel_share == 0 or 0 < self.kernel_share < 1),
-                   f"meta_nml.kernel_share must lie in (0, 1), or be 0 to keep "
-                   f"kernel_threshold as given; got {self.kernel_share!r}.")
-    for name in ("num_tasks", "num_positive_tasks", "first_passes", "later_passes"):
-      checks.non_negative_int(f"meta_nml.{name}", getattr(self, name))
-    pool = self.pool_size
-    checks.require(isinstance(pool, int) and pool >= 2 and pool % 2 == 0,
-                   f"meta_nml.pool_size must be an even integer >= 2, got {pool!r}.")
-    checks.require(isinstance(self.points_per_task, int) and 1 <= self.points_per_task <= pool,
-                   f"meta_nml.points_per_task must be an integer in [1, pool_size = {pool}], "
-                   f"got {self.points_per_task!r}.")
-    checks.require(self.num_tasks + self.num_positive_tasks >= 1,
-                   "meta_nml.num_tasks + meta_nml.num_positive_tasks must be >= 1, got "
-                   f"{self.num_tasks} + {self.num_positive_tasks}.")
-
-  @property
-  def context_size(self) -> int:
-    return self.points_per_task - 1
-
-  @property
-  def inner_query_weight(self) -> float:
-    """The query's weight in the inner batch: it is in every batch, so downweighted."""
-    return self.query_weight * self.points_per_task / self.pool_size
-
-  @property
-  def outer_query_weight(self) -> float:
-    return self.query_weight / 2
-
-  @property
-  def num_negatives(self) -> int:
-    """Visited states one `train` call uses: the pool's label-0 half, then the tasks."""
-    return self.pool_size // 2 + self.num_tasks
-
-  @property
-  def num_task_queries(self) -> int:
-    return 2 * (self.num_tasks + self.num_positive_tasks)
-
-  @property
-  def steps_per_pass(self) -> int:
-    return -(-self.num_task_queries // self.meta_batch)
+Settings = settings.MetaNML  # its run config section, defined without jax
 
 
 @struct.dataclass

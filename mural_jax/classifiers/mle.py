@@ -23,39 +23,13 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from mural_jax import checks
+from mural_jax import settings
 from mural_jax.classifiers import common
 from mural_jax.networks import Params
 from mural_jax.optim import gradient_step
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """The classifier of the `mle` and `vice` rewards (run config section `classifier`)."""
-
-  hidden: tuple[int, ...] = (256, 256)
-  lr: float = 1e-4
-  weight_decay: float = 5e-3   # L2 coefficient (mle: on every gradient; vice: Keras,
-                               # coefficient * sum(kernel^2) in the loss)
-  batch_size: int = 128        # per class: 128 positives + 128 negatives
-  steps_per_epoch: int = 2     # Adam steps per `train` call
-  mixup_alpha: float = 0.0     # > 0: mixup with Beta(alpha, alpha)
-  vice_loss: bool = False      # vice: train as the pi-aware discriminator (VICE's loss)
-
-  def __post_init__(self):
-    object.__setattr__(self, "hidden", tuple(self.hidden))
-    checks.hidden("classifier.hidden", self.hidden)
-    checks.positive("classifier.lr", self.lr)
-    checks.positive_int("classifier.batch_size", self.batch_size)
-    checks.positive_int("classifier.steps_per_epoch", self.steps_per_epoch)
-    for name in ("weight_decay", "mixup_alpha"):
-      value = getattr(self, name)
-      checks.require(isinstance(value, (int, float)) and value >= 0,
-                     f"classifier.{name} must be a number >= 0, got {value!r}.")
-    checks.require(not (self.vice_loss and self.mixup_alpha > 0),
-                   f"classifier.vice_loss=True with classifier.mixup_alpha={self.mixup_alpha}: "
-                   "the VICE loss takes the policy's log-probability at real states, so "
-                   "mixup must be 0.")
+Settings = settings.Classifier  # its run config section, defined without jax
 
 
 @struct.dataclass
