@@ -1,10 +1,13 @@
-"""Per-epoch metrics: JSON lines, TensorBoard events, evaluation trajectories and a
-one-line progress display. Multi-seed metrics (leading seed axis) become one row
-per seed; TensorBoard gets the mean over seeds and each seed's curve."""
+"""Per-epoch metrics: JSON lines, TensorBoard events (and, optionally, Weights & Biases),
+evaluation trajectories and a one-line progress display. Multi-seed metrics (leading
+seed axis) become one row per seed; TensorBoard and W&B get the mean over seeds and
+each seed's curve."""
 
+import dataclasses
 import json
 import math
 import os
+import secrets
 import statistics
 import time
 from typing import Optional
@@ -15,6 +18,24 @@ SCALAR_TYPES = (int, float)
 SOLVED = 0.9          # a seed is solved when its final and last-10% mean eval success
 LAST_FRACTION = 0.1   # are at least SOLVED (the last 10% of epochs: at least one)
 TRAJECTORIES = "eval_trajectories.npz"
+WANDB_ID = "wandb_id"  # the workdir's W&B run id: a resumed workdir continues its run
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+@dataclasses.dataclass(frozen=True)
+class WandB:
+  """Weights & Biases logging for `MetricsWriter` (off unless given): the W&B project,
+  entity, run name and group. `mode="offline"` writes the run under the workdir's
+  `wandb/` for a later `wandb sync` (clusters without network)."""
+  project: str
+  entity: Optional[str] = None
+  mode: str = "online"
+  name: Optional[str] = None
+  group: Optional[str] = None
+
+  def __post_init__(self):
+    if self.mode not in WANDB_MODES:
+      raise ValueError(f"W&B mode {self.mode!r} is not one of {', '.join(WANDB_MODES)}.")
 
 
 def scalars(metrics: dict) -> dict:
@@ -51,16 +72,51 @@ def _keep_epochs(path: str, last_epoch: int) -> None:
   os.replace(path + ".tmp", path)
 
 
-class MetricsWriter:
-  """Writes every epoch's metrics to `workdir`: `metrics.jsonl`, TensorBoard, and the
-  latest evaluation trajectories. Resuming after `start_epoch` epochs first drops
-  what was written after them."""
+def epoch_scalars(rows: list[dict]) -> list[tuple[str, float]]:
+  """The (name, value) pairs TensorBoard and W&B log for one epoch's rows (one per
+  seed): each metric's mean over seeds as `name`, and with several seeds each seed's
+  value as `seed_<k>/<name>`; `env_steps` is the step, not a scalar."""
+  pairs = []
+  for name in rows[0]:
+    if name in ("env_steps", "seed"):
+      continue
+    pairs.append((name, np.mean([r[name] for r in rows])))
+    if len(rows) > 1:
+      pairs.extend((f"seed_{r['seed']}/{name}", r[name]) for r in rows)
+  return pairs
 
-  def __init__(self, workdir: str, seeds, start_epoch: int = 0, start_env_steps: int = 0):
+
+def _wandb_run(settings: WandB, workdir: str, config: Optional[dict]):
+  """Starts (or, with the id in `workdir/wandb_id`, resumes) the workdir's W&B run."""
+  try:
+    import wandb  # imported here: an optional dependency
+  except ImportError as e:
+    raise ImportError("W&B logging needs the wandb package: pip install -e .[wandb]") from e
+  path = os.path.join(workdir, WANDB_ID)
+  if not os.path.exists(path):
+    with open(path, "w") as f:
+      f.write(secrets.token_hex(8) + "\n")
+  with open(path) as f:
+    run_id = f.read().strip()
+  return wandb.init(project=settings.project, entity=settings.entity, mode=settings.mode,
+                    name=settings.name, group=settings.group, dir=workdir, config=config,
+                    resume="allow", id=run_id)
+
+
+class MetricsWriter:
+  """Writes every epoch's metrics to `workdir`: `metrics.jsonl`, TensorBoard, the
+  latest evaluation trajectories and, with `wandb`, the same scalars as TensorBoard to
+  a W&B run (`config`: its run config). Resuming after `start_epoch` epochs first
+  drops what was written after them; W&B cannot take steps back, but the resume replays
+  those epochs with the same values (`wall_s` aside)."""
+
+  def __init__(self, workdir: str, seeds, start_epoch: int = 0, start_env_steps: int = 0,
+               wandb: Optional[WandB] = None, config: Optional[dict] = None):
     from tensorboardX import SummaryWriter  # imported here: only runs with a workdir need it
     self.workdir = workdir
     self.seeds = list(seeds)
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self._wandb = _wandb_run(wandb, workdir, config) if wandb else None
     _keep_epochs(self.path, start_epoch)
     self._file = open(self.path, "a")
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
@@ -71,14 +127,11 @@ class MetricsWriter:
     rows = seed_rows(metrics, self.seeds)
     self._file.writelines(json.dumps(row) + "\n" for row in rows)
     self._file.flush()
-    step = rows[0]["env_steps"]
-    for name in rows[0]:
-      if name in ("env_steps", "seed"):
-        continue
-      self._tb.add_scalar(name, np.mean([r[name] for r in rows]), global_step=step)
-      if len(rows) > 1:
-        for r in rows:
-          self._tb.add_scalar(f"seed_{r['seed']}/{name}", r[name], global_step=step)
+    step, pairs = rows[0]["env_steps"], epoch_scalars(rows)
+    for name, value in pairs:
+      self._tb.add_scalar(name, value, global_step=step)
+    if self._wandb is not None:
+      self._wandb.log(dict(pairs), step=step)
     if "eval_trajectories" in metrics:
       tmp = os.path.join(self.workdir, "tmp_" + TRAJECTORIES)
       np.savez(tmp, trajectories=metrics["eval_trajectories"], seeds=self.seeds,
@@ -89,6 +142,8 @@ class MetricsWriter:
   def close(self) -> None:
     self._file.close()
     self._tb.close()
+    if self._wandb is not None:
+      self._wandb.finish()
 
 
 def read_jsonl(path: str) -> list[dict]:

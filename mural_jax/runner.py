@@ -1,7 +1,8 @@
 """Run a workdir: restore, train, write metrics, checkpoint, and stop cleanly.
 
 `run_workdir(config, workdir)` is the one owner of a run's files:
-``config.json``, ``metrics.jsonl`` (+ TensorBoard events) and ``checkpoints/``.
+``config.json``, ``metrics.jsonl`` (+ TensorBoard events; optionally a W&B run) and
+``checkpoints/``.
 Running it again on the same workdir resumes from the latest checkpoint,
 exactly. `experiments/train.py` (and the sweep, through it) is flag parsing
 around this call; in a notebook::
@@ -33,8 +34,8 @@ from absl import logging
 
 from mural_jax import parallel, training
 from mural_jax.checkpoints import Checkpointer, CheckpointError
-from mural_jax.metrics import (LAST_FRACTION, SOLVED, MetricsWriter, Progress, clock,
-                               last_window, read_jsonl, seed_summary)
+from mural_jax.metrics import (LAST_FRACTION, SOLVED, WANDB_ID, MetricsWriter, Progress,
+                               WandB, clock, last_window, read_jsonl, seed_summary)
 
 
 class BadInput(ValueError):
@@ -143,14 +144,18 @@ class _StopRequest:
 
 def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool = False,
                 started: Optional[float] = None,
-                figures: Optional[Callable[[str, str], list]] = None) -> Outcome:
+                figures: Optional[Callable[[str, str], list]] = None,
+                wandb: Optional[WandB] = None) -> Outcome:
   """Trains `config` in `workdir` (default `default_workdir(config)`), resuming it.
 
   `started` (a `time.perf_counter()` value, default now) is where the metrics'
   `wall_s` counts from, summed over the runs of a workdir. Progress lines go to
   stdout unless `config.quiet`. `figures(workdir, label)`, if given (e.g.
   `experiments.plot.plot_outputs`), draws the run's figures into the workdir at the
-  end and returns their file names: the library itself draws nothing.
+  end and returns their file names: the library itself draws nothing. `wandb`, if
+  given, also logs TensorBoard's scalars to a Weights & Biases run with the config
+  (needs `pip install -e .[wandb]`); its id in `workdir/wandb_id` makes a resume of
+  the workdir continue the same W&B run.
   """
   started = time.perf_counter() if started is None else started
   try:
@@ -178,7 +183,8 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
     if lead:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
-      writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps)
+      writer = MetricsWriter(workdir, trainer.seeds, start or 0, start_steps, wandb=wandb,
+                             config=config.to_dict())
       stack.callback(writer.close)
       history = read_jsonl(writer.path)  # earlier runs of this workdir, then this one's rows
       wall_before = history[-1].get("wall_s", 0.0) if history else 0.0
@@ -219,8 +225,11 @@ def run_workdir(config, workdir: Optional[str] = None, *, handle_signals: bool =
   rows, files = [], ()
   if lead:
     rows = read_jsonl(writer.path)
-    files = ("config.json", "metrics.jsonl", "tensorboard/", "checkpoints/",
-             *(figures(workdir, f"{config.env} {config.reward}") if figures else ()))
+    files = ("config.json", "metrics.jsonl", "tensorboard/", "checkpoints/")
+    if wandb is not None:  # disabled W&B keeps the id and writes no run
+      files += (WANDB_ID, "wandb/") if wandb.mode != "disabled" else (WANDB_ID,)
+    if figures:
+      files += tuple(figures(workdir, f"{config.env} {config.reward}"))
   return Outcome(config=config, workdir=workdir, rows=rows, seeds=tuple(trainer.seeds),
                  progress=progress, num_epochs=trainer.num_epochs, files=files)
 
