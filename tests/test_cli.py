@@ -14,9 +14,10 @@ from experiments import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*args, timeout=300):
+def _run(*args, timeout=300, env=None):
   return subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+                        capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,10 +50,12 @@ def test_workdir_that_is_a_file(tmp_path):
   assert result.returncode == 2 and "is not a directory" in result.stderr
 
 
-def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
+def test_short_run_writes_metrics_tensorboard_wandb_and_plot(tmp_path):
+  wandb_env = {f"WANDB_{d}_DIR": str(tmp_path / "wandb_home") for d in ("CACHE", "CONFIG", "DATA")}
   result = _run("--config=experiments/configs/zigzag_maze.py:tiny",
                 "--config.total_env_steps=1000", "--config.epoch_length=500",
-                f"--workdir={tmp_path}")
+                f"--workdir={tmp_path}", "--wandb_project=mural-test", "--wandb_mode=offline",
+                env={**wandb_env, "WANDB_SILENT": "true"})
   assert result.returncode == 0, result.stderr
   rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
   assert [r["env_steps"] for r in rows] == [500, 1000]
@@ -61,6 +64,7 @@ def test_short_run_writes_metrics_tensorboard_and_plot(tmp_path):
   assert 0 < rows[0]["wall_s"] < rows[1]["wall_s"]
   assert os.listdir(tmp_path / "tensorboard")
   assert (tmp_path / "curves.png").stat().st_size > 1000
+  assert (tmp_path / "wandb_id").exists() and list((tmp_path / "wandb").glob("offline-run-*"))
   last = result.stdout.strip().splitlines()[-1]
   assert last.startswith("result: zigzag_maze with the mural reward, seed 0: not solved (")
 
