@@ -1,6 +1,6 @@
 """Fidelity of meta-NML to exact CNML on zigzag-maze visitation (issue 17).
 
-  python -m experiments.nml_fidelity [--out=results/nml_fidelity] [--frontiers=5,14]
+  python -m experiments.nml_fidelity [--out=results/studies/nml_fidelity] [--frontiers=5,14]
 
 Data, per exploration frontier: synthetic visitation of the zigzag's corridor from
 the start up to the frontier (an arc length along the corridor's centre line,
@@ -321,7 +321,7 @@ def main(argv):
 
 def define_flags():
   """This command's flags (defined when it runs: importing the module defines none)."""
-  flags.DEFINE_string("out", "results/nml_fidelity", "Output directory.")
+  flags.DEFINE_string("out", "results/studies/nml_fidelity", "Output directory.")
   flags.DEFINE_list("frontiers", ["5", "14"],
       f"Visited arc lengths along the corridor, in (0, {PATH_LENGTH:g}).")
   flags.DEFINE_list("presets", list(PRESETS), "Meta-NML presets to compare.")

@@ -9,7 +9,9 @@ DIR/runs/<env>/<cell> (output in log.txt there), so a crash loses only that cell
 Rerunning the command skips finished cells and resumes the others from their
 checkpoints. After every cell and at the end experiments.sweep_results writes
 DIR/results.json (one row per environment, cell and seed), DIR/results.md (one row
-per environment and cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png.
+per environment and cell), DIR/curves.png, DIR/trajectories_<env>_<cell>.png and
+DIR/configs/<env>_<cell>.json (each cell's resolved config). `--question` records what
+the sweep asks in DIR/about.json, if the folder has none (experiments.results_index).
 Bad input exits 2 before anything runs; failed or unfinished cells make the sweep
 exit 1 after the others ran, naming them.
 """
@@ -31,7 +33,7 @@ from absl import app, flags, logging
 from experiments import cli
 from experiments.cli import fail
 from experiments.sweep_results import (is_finished, mark_finished, read_json,
-                                       workdir, write_json, write_results)
+                                       workdir, write_about, write_json, write_results)
 from mural_jax import rewards
 from mural_jax.metrics import read_jsonl
 
@@ -240,6 +242,9 @@ def define_flags():
   flags.DEFINE_float(
       "cell_timeout_s", 0.0, "Stop a cell after this many seconds of this run (0: no limit); "
       "it is left resumable and reported as unfinished.")
+  flags.DEFINE_string(
+      "question", "", "What the sweep asks, written to <out>/about.json for "
+      "experiments.results_index if the folder has no about.json yet (never overwritten).")
 
 
 def main(argv):
@@ -266,6 +271,8 @@ def main(argv):
   command = "python -m experiments.reproduce " + shlex.join(sys.argv[1:])
   where = environment()
   os.makedirs(out, exist_ok=True)
+  if f.question:
+    write_about(out, f.question)
   print(f"sweep: {len(cells)} cells x {f.seeds} seeds, preset {f.preset}, "
         f"{where['device']}, commit {where['commit']}; outputs in {out}", flush=True)
   problems = []

@@ -4,13 +4,18 @@ results can be regenerated, and tested, from the files alone.
 
 write_results turns every cell's metrics.jsonl and cell.json into DIR/results.json
 (one row per environment, cell and seed), DIR/results.md (one row per environment and
-cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png. A cell is duck-typed:
-env, name, preset, total_env_steps and train_args() as in experiments.reproduce.Cell.
+cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png, and copies each cell's
+resolved config to DIR/configs/<env>_<cell>.json: DIR/runs/ is not committed, and with
+the configs a results folder can be read without its commit's source. A cell is
+duck-typed: env, name, preset, total_env_steps and train_args() as in
+experiments.reproduce.Cell. DIR/about.json, the folder's question and what supersedes
+it (experiments.results_index reads it), is written once and then left to its authors.
 """
 
 import collections
 import json
 import os
+import shutil
 import statistics
 
 from mural_jax import rewards
@@ -35,6 +40,14 @@ def write_json(path: str, value) -> None:
   with open(path + ".tmp", "w") as f:
     json.dump(value, f, indent=1)
   os.replace(path + ".tmp", path)
+
+
+def write_about(out: str, question: str) -> None:
+  """Writes DIR/about.json with `question` (superseded by nothing) unless the folder
+  has one already, which stays as its authors left it."""
+  path = os.path.join(out, "about.json")
+  if not os.path.exists(path):
+    write_json(path, {"question": question, "superseded_by": None})
 
 
 def mark_finished(cell, directory: str) -> None:
@@ -117,8 +130,8 @@ def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
 
 
 def write_results(out: str, cells: list, command: str, commit: str) -> list[dict]:
-  """Regenerates results.json, results.md, curves.png and the trajectory plots from
-  every cell's files; returns the rows."""
+  """Regenerates results.json, results.md, curves.png, the trajectory plots and
+  configs/ from every cell's files; returns the rows."""
   from experiments.plot import SEEDS_REACHED, plot_panels, plot_run_trajectories
   from mural_jax.metrics import TRAJECTORIES
   rows, curves = [], collections.defaultdict(dict)
@@ -129,6 +142,10 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
     if not metrics or info is None:
       continue
     rows += cell_rows(metrics, {**info, "finished": is_finished(cell, directory)})
+    config = os.path.join(directory, "config.json")
+    if os.path.exists(config):
+      os.makedirs(os.path.join(out, "configs"), exist_ok=True)
+      shutil.copyfile(config, os.path.join(out, "configs", f"{cell.env}_{cell.name}.json"))
     curves[cell.env][rewards.label(cell.name)] = metrics
     saved, png = (os.path.join(directory, TRAJECTORIES),
                   os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))

@@ -1,4 +1,5 @@
-"""Links in the README, the design record and docs/ resolve to files that exist.
+"""Links in the README, the design record, docs/ and the results index resolve to files
+that exist.
 
 Checks relative markdown links and images, `[text](path)` and `![alt](path)`, and HTML
 `<img src="path">`; web links (http, https, mailto) are skipped and `#anchors` stripped.
@@ -10,7 +11,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", ROOT / "WORKSPACE_NOTES.md",
+DOCS = [ROOT / "README.md", ROOT / "WORKSPACE_NOTES.md", ROOT / "results" / "README.md",
         *sorted((ROOT / "docs").rglob("*.md"))]
 
 # [text](target) or ![alt](target "title"); the text may hold brackets one level deep.
@@ -55,7 +56,7 @@ def test_relative_links_resolve(doc):
 
 def test_every_docs_page_is_checked():
   names = {p.relative_to(ROOT).as_posix() for p in DOCS}
-  for expected in ("docs/running.md", "docs/metrics.md", "docs/benchmarks.md", "docs/log.md",
+  for expected in ("results/README.md", "docs/running.md", "docs/metrics.md", "docs/benchmarks.md", "docs/log.md",
                    "docs/results/mazes.md", "docs/results/baselines.md",
                    "docs/results/mjx_tasks.md", "docs/results/nml_fidelity.md",
                    "docs/results/kernel_calibration.md"):

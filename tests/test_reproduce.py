@@ -1,6 +1,6 @@
-"""The reproduction sweep: outputs agree with the cells' metrics, finished cells are
-skipped, a killed sweep resumes to the uninterrupted result, aggregation rules, and
-bad input."""
+"""The reproduction sweep: outputs agree with the cells' metrics (each cell's config
+copied beside them, the question in about.json), finished cells are skipped, a killed
+sweep resumes to the uninterrupted result, aggregation rules, and bad input."""
 
 import json
 import os
@@ -20,6 +20,7 @@ from mural_jax.metrics import read_jsonl, seed_summary
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = ["--envs=zigzag_maze", "--seeds=2", "--preset=tiny", "--total_env_steps=1000"]
 COMMAND = [sys.executable, "-m", "experiments.reproduce", *SWEEP]
+QUESTION = "Does the tiny preset run?"
 
 
 def _sweep(out, *args, timeout=300):
@@ -34,7 +35,7 @@ def _cell_dir(out, name):
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("sweep"))
-  result = _sweep(out, "--rewards=mle,sparse")
+  result = _sweep(out, "--rewards=mle,sparse", f"--question={QUESTION}")
   assert result.returncode == 0, result.stdout + result.stderr
   return out
 
@@ -68,13 +69,20 @@ def test_outputs_agree_with_the_cells_metrics(sweep):
   for name in ("curves.png", "trajectories_zigzag_maze_mle.png",
                "trajectories_zigzag_maze_sparse.png"):
     assert open(os.path.join(sweep, name), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+  for name in ("mle", "sparse"):  # the resolved config each cell ran, beside the results
+    copied = json.load(open(os.path.join(sweep, "configs", f"zigzag_maze_{name}.json")))
+    assert copied == json.load(open(os.path.join(_cell_dir(sweep, name), "config.json")))
+    assert (copied["reward"], copied["total_env_steps"], copied["num_seeds"]) == (name, 1000, 2)
+  assert json.load(open(os.path.join(sweep, "about.json"))) == {
+      "question": QUESTION, "superseded_by": None}
 
 
 def test_rerun_skips_finished_cells(sweep):
   files = [os.path.join(_cell_dir(sweep, name), f) for name in ("mle", "sparse")
            for f in ("log.txt", "cell.json", "finished.json", "metrics.jsonl")]
+  files.append(os.path.join(sweep, "about.json"))  # a question given again is not written
   before = {f: open(f).read() for f in files}
-  result = _sweep(sweep, "--rewards=mle,sparse")
+  result = _sweep(sweep, "--rewards=mle,sparse", "--question=Another question?")
   assert result.returncode == 0, result.stderr
   assert result.stdout.count("finished before, skipped") == 2
   assert {f: open(f).read() for f in files} == before
