@@ -33,7 +33,8 @@ from absl import app, flags, logging
 from experiments import cli
 from experiments.cli import fail
 from experiments.sweep_results import (is_finished, mark_finished, read_json,
-                                       workdir, write_about, write_json, write_results)
+                                       rows_without_runs, workdir, write_about, write_json,
+                                       write_results)
 from mural_jax import rewards
 from mural_jax.metrics import read_jsonl
 
@@ -267,6 +268,10 @@ def main(argv):
                        f.seeds, cli.overrides(), f.total_env_steps)
   except ValueError as e:
     fail(str(e))
+  if lost := rows_without_runs(out):
+    fail(f"{f.out}/results.json holds results whose run files are not in {f.out}/runs "
+         f"({', '.join(lost)}): this sweep would retrain those cells or drop their rows. "
+         "Give another --out.")
   signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
   command = "python -m experiments.reproduce " + shlex.join(sys.argv[1:])
   where = environment()

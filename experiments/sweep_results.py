@@ -5,8 +5,10 @@ results can be regenerated, and tested, from the files alone.
 write_results turns every cell's metrics.jsonl and cell.json into DIR/results.json
 (one row per environment, cell and seed), DIR/results.md (one row per environment and
 cell), DIR/curves.png and DIR/trajectories_<env>_<cell>.png, and copies each cell's
-resolved config to DIR/configs/<env>_<cell>.json: DIR/runs/ is not committed, and with
-the configs a results folder can be read without its commit's source. A cell is
+resolved config to DIR/configs/<env>_<cell>.json, so a results folder can be read
+without its commit's source. Of DIR/runs/ only the small files are committed (metrics,
+cell.json, finished.json, config, log; not checkpoints, TensorBoard events or
+trajectories), so a fresh clone regenerates the results and skips finished cells. A cell is
 duck-typed: env, name, preset, total_env_steps and train_args() as in
 experiments.reproduce.Cell. DIR/about.json, the folder's question and what supersedes
 it (experiments.results_index reads it), is written once and then left to its authors.
@@ -48,6 +50,15 @@ def write_about(out: str, question: str) -> None:
   path = os.path.join(out, "about.json")
   if not os.path.exists(path):
     write_json(path, {"question": question, "superseded_by": None})
+
+
+def rows_without_runs(out: str) -> list[str]:
+  """The "<env> <cell>" of every cell in DIR/results.json whose metrics are not in DIR/runs/:
+  results made where their run files were not kept, which a regeneration would drop."""
+  rows = read_json(os.path.join(out, "results.json"), [])
+  cells = dict.fromkeys((r["env"], r["reward"]) for r in rows)
+  return [f"{env} {name}" for env, name in cells
+          if not os.path.exists(os.path.join(out, "runs", env, name, "metrics.jsonl"))]
 
 
 def mark_finished(cell, directory: str) -> None:

@@ -4,6 +4,7 @@ sweep resumes to the uninterrupted result, aggregation rules, and bad input."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,6 @@ import pytest
 
 from experiments import cli, reproduce, sweep_results
 from mural_jax import tasks
-from mural_jax.metrics import read_jsonl
 from mural_jax.metrics import read_jsonl, seed_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,6 +114,19 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(sweep, tmp_path):
   assert metrics(out) == metrics(sweep)
   state = json.load(open(os.path.join(_cell_dir(out, "mle"), "cell.json")))
   assert state["runs"] == 2 and state["returncode"] == 0
+
+
+def test_results_without_run_files_are_not_overwritten(sweep, tmp_path):
+  """A folder whose results.json outlived its run files (made elsewhere) is refused
+  before anything runs: rerunning would retrain its cells and drop their rows."""
+  out = tmp_path / "copy"
+  shutil.copytree(sweep, out, ignore=shutil.ignore_patterns("runs"))
+  before = (out / "results.json").read_text()
+  result = _sweep(str(out), "--rewards=l2")
+  assert result.returncode == 2, result.stdout + result.stderr
+  assert "(zigzag_maze mle, zigzag_maze sparse)" in result.stderr
+  assert "Give another --out" in result.stderr and "Traceback" not in result.stderr
+  assert (out / "results.json").read_text() == before and not (out / "runs").exists()
 
 
 def test_cell_timeout_leaves_the_cell_unfinished(tmp_path):
