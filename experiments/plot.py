@@ -93,29 +93,73 @@ def plot_learning_curves(runs: dict, path: str) -> str:
 
 
 def draw_arena(ax, env) -> None:
-  """`env`'s walls, arena and goal on `ax` where it has them (the point mazes, the ant
-  maze), in the goal's coordinates."""
+  """`env`'s walls and arena on `ax` where it has them (the point mazes, the ant maze)
+  and its goal, on axes of the goal's two coordinates."""
   for wall in getattr(env, "walls", ()):
     ax.plot(wall[:, 0], wall[:, 1], color="black", linewidth=3, solid_capstyle="round")
   if hasattr(env, "arena"):  # half-widths: one for a square, (x, y) for a rectangle
     x, y = np.broadcast_to(np.asarray(env.arena, float), (2,))
     ax.plot([-x, x, x, -x, -x], [-y, -y, y, y, -y], color="black", linewidth=1)
-  if getattr(env, "goal_slice", None) == slice(0, 2):  # the axes are the goal's
+  if env is not None:
     ax.plot(*np.asarray(env.goal), "*", color="gold", markersize=14, markeredgecolor="k")
 
 
+def goal_paths(trajectories: np.ndarray, env=None):
+  """Evaluation episodes of classifier inputs (..., episodes, T + 1, D), every seed's, as
+  (E, T + 1, K) goal coordinates (the inputs themselves without an env) and (E, T + 1)
+  distances to the goal (None without an env)."""
+  x = np.asarray(trajectories, np.float32)
+  x = x.reshape(-1, *x.shape[-2:])
+  if env is None:
+    return x, None
+  return np.asarray(env.goal_coordinates(x)), np.asarray(env.goal_distance(x))
+
+
 def plot_trajectories(trajectories: np.ndarray, path: str, env=None, title: str = "") -> str:
-  """Evaluation paths (..., episodes, T + 1, 2) (every seed's), over `env`'s walls
-  and arena if it has them (the point mazes, the ant maze). Writes a PNG."""
-  fig = Figure(figsize=(4.5, 4.5))
-  ax = fig.subplots()
-  draw_arena(ax, env)
-  paths = np.asarray(trajectories).reshape(-1, *np.shape(trajectories)[-2:])
-  for i, p in enumerate(paths):
-    ax.plot(p[:, 0], p[:, 1], color=colormaps["viridis"](i / max(len(paths) - 1, 1)), alpha=0.8)
-    ax.plot(p[0, 0], p[0, 1], "o", color="tab:green", markersize=4)
-    ax.plot(p[-1, 0], p[-1, 1], "x", color="tab:red", markersize=5)
-  ax.set(aspect="equal", title=title)
+  """Evaluation episodes (..., episodes, T + 1, D), every seed's, in `env`'s goal
+  coordinates: two of them (a maze or ant position, the puck's or ball's xy, the valve's
+  cos and sin) as paths in their plane over the walls and arena where there are any,
+  with the success disc; any other number (the door's angle, the picked object's xyz)
+  one panel per coordinate against the episode's step. With an env, a last panel gives
+  each episode's distance to the goal beside the success radius. Starts are green dots,
+  final states red crosses. Without an env the inputs must be 2-D. Writes a PNG."""
+  from matplotlib.patches import Circle
+  g, distance = goal_paths(trajectories, env)
+  planar = g.shape[-1] == 2
+  panels = (1 if planar else g.shape[-1]) + (distance is not None)
+  fig = Figure(figsize=(4.5 * panels, 4.5))
+  axes = np.atleast_1d(fig.subplots(1, panels))
+  color = lambda i: colormaps["viridis"](i / max(len(g) - 1, 1))
+  steps = np.arange(g.shape[1])
+  goal = None if env is None else np.asarray(env.goal)
+  if planar:
+    ax = axes[0]
+    draw_arena(ax, env)
+    if goal is not None:
+      ax.add_patch(Circle(goal, env.success_radius, color="gold", alpha=0.4))
+    for i, p in enumerate(g):
+      ax.plot(p[:, 0], p[:, 1], color=color(i), alpha=0.8)
+      ax.plot(p[0, 0], p[0, 1], "o", color="tab:green", markersize=4)
+      ax.plot(p[-1, 0], p[-1, 1], "x", color="tab:red", markersize=5)
+    ax.set(aspect="equal", xlabel="goal coordinate 0", ylabel="goal coordinate 1")
+  else:
+    for k, ax in enumerate(axes[:g.shape[-1]]):
+      for i, p in enumerate(g):
+        ax.plot(steps, p[:, k], color=color(i), alpha=0.8)
+        ax.plot(steps[-1], p[-1, k], "x", color="tab:red", markersize=5)
+      if goal is not None:
+        ax.axhline(goal[k], color="gold", linestyle="--", label="goal")
+        ax.legend(loc="best", fontsize=8)
+      ax.set(xlabel="step", ylabel=f"goal coordinate {k}")
+  if distance is not None:
+    ax = axes[-1]
+    for i, d in enumerate(distance):
+      ax.plot(steps, d, color=color(i), alpha=0.8)
+      ax.plot(steps[-1], d[-1], "x", color="tab:red", markersize=5)
+    ax.axhline(env.success_radius, color="gold", linestyle="--", label="success radius")
+    ax.set(xlabel="step", ylabel="distance to goal", ylim=(0, None))
+    ax.legend(loc="best", fontsize=8)
+  fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   return path

@@ -160,8 +160,8 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
     curves[cell.env][rewards.label(cell.name)] = metrics
     saved, png = (os.path.join(directory, TRAJECTORIES),
                   os.path.join(out, f"trajectories_{cell.env}_{cell.name}.png"))
-    if (_is_2d(saved) and (not os.path.exists(png)
-                           or os.path.getmtime(png) < os.path.getmtime(saved))):
+    if os.path.exists(saved) and (not os.path.exists(png)
+                                  or os.path.getmtime(png) < os.path.getmtime(saved)):
       plot_run_trajectories(directory, png, label=rewards.label(cell.name))
   write_json(os.path.join(out, "results.json"), rows)
   with open(os.path.join(out, "results.md"), "w") as f:
@@ -172,10 +172,3 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
         (f"{env}: seeds with eval success >= {SOLVED} so far", runs, SEEDS_REACHED))],
                 os.path.join(out, "curves.png"))
   return rows
-
-
-def _is_2d(trajectories_path: str) -> bool:
-  """Saved evaluation paths of points in a plane (the mazes): worth a trajectory plot."""
-  import numpy as np
-  return (os.path.exists(trajectories_path)
-          and np.load(trajectories_path)["trajectories"].shape[-1] == 2)

@@ -1,9 +1,15 @@
-"""Plots: learning curves of several runs (seed bands) and maze trajectories, as PNGs."""
+"""Plots: learning curves of several runs (seed bands), merged sweeps, and evaluation
+trajectories in goal coordinates, as PNGs."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
+import envs
+from experiments import plot
 from experiments.configs import zigzag_maze
 from mural_jax import training
 from mural_jax.metrics import MetricsWriter
@@ -71,3 +77,21 @@ def test_sweeps_merge_into_one_figure(tmp_path):
       timeout=300)
   assert result.returncode == 0, result.stderr
   assert (tmp_path / "merged.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["sawyer_door", "sawyer_push", "sawyer_pick"])
+def test_trajectories_in_goal_coordinates(tmp_path, name):
+  """1, 2 and 3 goal coordinates (door angle, puck xy, object xyz): the episodes'
+  coordinates and distances are read through the task's goal contract, and drawn."""
+  env = envs.make(name)
+  low, high = env.workspace
+  x = np.random.default_rng(0).uniform(low, high, (2, 3, 6, env.classifier_input_size))
+  g, distance = plot.goal_paths(x, env)  # (seeds, episodes, T + 1, D) -> (6, T + 1, K)
+  k = np.asarray(env.goal).size
+  coordinates = x.reshape(6, 6, -1)[..., env.goal_slice]
+  np.testing.assert_allclose(g, coordinates, rtol=1e-6)
+  np.testing.assert_allclose(distance, np.linalg.norm(coordinates - np.asarray(env.goal), axis=-1),
+                             rtol=1e-5)
+  assert g.shape == (6, 6, k)
+  path = plot.plot_trajectories(x, str(tmp_path / "paths.png"), env, name)
+  assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
