@@ -2,6 +2,7 @@
 copied beside them, the question in about.json), finished cells are skipped, a killed
 sweep resumes to the uninterrupted result, aggregation rules, and bad input."""
 
+import importlib
 import json
 import os
 import shutil
@@ -212,10 +213,27 @@ def test_overrides_and_variants():
       "--config.meta_nml.hidden=(8,8)", "--config.total_env_steps=300"]
 
 
+def test_kernel_ablations_undo_one_part_of_the_calibrated_kernel_each():
+  """On the push (cpu: kernel share 0.1, 64 replay-state + 64 success-example tasks)."""
+  from mural_jax.config import RunConfig
+  configs = {}
+  for cell in reproduce.make_cells(["sawyer_push"], ["mural", "mural_reference_kernel",
+                                                     "mural_no_example_tasks"], "cpu", 3, [], 0):
+    config = importlib.import_module("experiments.configs.sawyer_push").get_config("cpu")
+    for override in (f"reward={cell.reward}",) + cell.overrides:
+      cli.apply_override(config, override)
+    m = RunConfig.of(config).meta_nml
+    configs[cell.name] = (m.kernel_share, m.kernel_threshold, m.num_tasks, m.num_positive_tasks)
+  assert configs == {"mural": (0.1, 0.6, 64, 64),
+                     "mural_reference_kernel": (0.0, 0.6, 64, 64),
+                     "mural_no_example_tasks": (0.1, 0.6, 128, 0)}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--envs=maze"], "Unknown environment 'maze'; valid choices: ant_maze, claw_valve,"),
     (["--rewards=mle,vicee"], "Unknown reward or variant 'vicee'; valid choices: cnml, count, "
-                              "count_bonus, l2, mle, mural, rnd, sparse, vice, mural_no_meta."),
+                              "count_bonus, l2, mle, mural, rnd, sparse, vice, "
+                              "mural_no_example_tasks, mural_no_meta, mural_reference_kernel."),
     (["--preset=huge"], f"Unknown preset 'huge'; valid choices: {', '.join(tasks.PRESETS)}."),
     (["--seeds=0"], "--seeds must be a positive integer, got 0."),
     (["--config.sac.batch_sise=8"], "Unknown config field 'sac.batch_sise'"),
