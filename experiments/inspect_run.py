@@ -1,19 +1,22 @@
-"""Why a point-maze seed is stuck: its reward, data and policy at a checkpoint.
+"""Why a seed is stuck or drifts off the goal: its reward, data and policy at a checkpoint.
 
   python -m experiments.inspect_run WORKDIR --out=inspect.png [--epoch=N] [--draws=8] \
       [--points='4,3;3.5,3'] [--config.meta_nml.inner_lr=0.32]
 
-One column per seed, from the checkpoint of `--epoch` (default: the latest):
-the reward over the arena (meta-NML's depends on the context drawn, so it is averaged
-over `--draws` draws), where the replay's states lie (log counts), and the
-deterministic policy's action on a grid. Prints per seed the replay's states inside
-the success disc, the reward at the goal and at `--points`, and (meta-NML) how much
-of a meta-training task's outer loss the success examples carry when replay states
-are the queries: ~0 means nothing in the meta-objective holds the goal's reading.
-`--config.<field>=<value>` reads the checkpoint with other reward settings than the
-run's (how the same data would be rewarded with, say, a larger meta-NML step); they
-must keep the state's shapes. A run on another environment than the point mazes is
-refused: the maps need the observation to be the (x, y) position.
+From the checkpoint of `--epoch` (default: the latest), on every task: where the
+deterministic policy's evaluation episodes end, and the reward along the line from
+those final states to the goal and as far past it (the goal coordinates moved, the
+rest of the state as it ends): whether the reward pays the agent to close its last
+gap, or reads the end as well as the goal. Prints per seed the final distance and
+success, the reward at the final states, at the goal and at the success examples, and
+the replay's success states. On the point mazes, also one column per seed: the reward
+over the arena, where the replay's states lie (log counts), the deterministic action
+on a grid, the reward at `--points`, and (meta-NML) how much of a meta-training task's
+outer loss the success examples carry when replay states are the queries (~0: nothing
+in the meta-objective holds the goal's reading). Meta-NML's reward depends on the
+context drawn, so it is averaged over `--draws` draws. `--config.<field>=<value>` reads
+the checkpoint with other reward settings than the run's (how the same data would be
+rewarded with, say, a larger meta-NML step); they must keep the state's shapes.
 """
 
 import copy
@@ -29,6 +32,10 @@ from experiments import cli
 from experiments.plot import draw_arena
 
 ARROWS = 17  # policy arrows per axis
+# Of the way from an evaluation episode's final state to the goal: 0 as it ends, 1 at the
+# goal, 2 as far past the goal as the episode ended short of it.
+FRACTIONS = np.linspace(0.0, 2.0, 21)
+EPISODES = 8  # evaluation episodes per seed
 SHARE_QUERIES = 2048  # replay states whose task's success-example share is measured
 # Config sections an override may change: the reward sources' settings.
 REWARD_SECTIONS = ("meta_nml", "cnml", "classifier", "exploration")
@@ -40,16 +47,12 @@ def load(workdir: str, epoch=None, overrides=()):
   `overrides` (`field=value`, in REWARD_SECTIONS) build the trainer with other reward
   settings than the run's; the state is the checkpoint's, so they must keep its shapes.
   """
-  import envs
   from mural_jax.checkpoints import Checkpointer, CheckpointError
   from mural_jax.config import RunConfig
   from mural_jax.training import Trainer
   with open(os.path.join(workdir, "config.json")) as f:
     recorded = json.load(f)
   config = run_config = RunConfig.of(recorded)
-  if config.env not in envs.point_mazes():
-    raise ValueError(f"{workdir} is a {config.env} run; inspect_run maps the point mazes: "
-                     f"{', '.join(envs.point_mazes())}.")
   if overrides:
     changed = copy.deepcopy(recorded)
     for override in overrides:
@@ -110,6 +113,55 @@ def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[di
   return views
 
 
+def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
+  """Per seed, from EPISODES deterministic evaluation episodes: `final_distance` and
+  `success` (E,) at their last step, `profile` (F,) the mean reward over the episodes'
+  final states with their goal coordinates moved FRACTIONS of the way to the goal,
+  `example_reward` the mean reward at the success examples, and `in_success_region`,
+  the replay states that are successes (of `replay_size`)."""
+  import jax
+  import jax.numpy as jnp
+  from mural_jax.evaluation import evaluate
+  env = trainer.env
+  run = jax.jit(lambda actor, k: evaluate(
+      env, lambda obs: trainer.sac.deterministic_action(actor, obs), k, EPISODES,
+      trainer.episode_length)["eval_trajectories"][:, -1])  # (E, D)
+  profiles = []
+  for s in range(trainer.num_seeds):
+    one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
+    key, k_eval, k_reward = jax.random.split(key, 3)
+    final = run(one.sac.actor, k_eval)
+    moved = jnp.stack([env.toward_goal(final, float(f)) for f in FRACTIONS])  # (F, E, D)
+    queries = jnp.concatenate([moved.reshape(-1, final.shape[-1]), one.positives])
+    reward = np.mean([trainer.source.rewards(one.reward, queries, d)
+                      for d in jax.random.split(k_reward, draws)], 0)
+    visited = one.replay.data["next_x"][:int(one.replay.size)]
+    profiles.append({
+        "seed": int(trainer.seeds[s]),
+        "final_distance": np.asarray(env.goal_distance(final)),
+        "success": np.asarray(env.is_success(final)),
+        "profile": reward[:moved.shape[0] * moved.shape[1]].reshape(moved.shape[:2]).mean(1),
+        "example_reward": float(reward[moved.shape[0] * moved.shape[1]:].mean()),
+        "in_success_region": int(np.sum(np.asarray(env.is_success(visited)))),
+        "replay_size": int(visited.shape[0])})
+  return profiles
+
+
+def plot_profiles(env, profiles: list[dict], path: str, title: str) -> str:
+  """The reward against the fraction of the way from the final states to the goal."""
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
+  for p in profiles:
+    ax.plot(FRACTIONS, p["profile"], marker=".",
+            label=f"seed {p['seed']}: ends {np.mean(p['final_distance']):.3g} from the goal")
+  ax.axvline(1.0, color="gold", linestyle="--", label="goal")
+  ax.set(xlabel="fraction of the way from the final states to the goal (goal coordinates only)",
+         ylabel="reward", ylim=(0, 1.02), title=title)
+  ax.legend(fontsize=7)
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  return path
+
+
 def plot(env, views: list[dict], path: str, title: str) -> str:
   extent = (-env.arena, env.arena, -env.arena, env.arena)
   fig = Figure(figsize=(3.6 * len(views), 10.5))
@@ -148,8 +200,31 @@ def main(argv):
     trainer, state = load(argv[1], f.epoch, overrides)
   except (ValueError, OSError) as e:
     cli.fail(str(e))
-  views = seed_views(trainer, state, f.grid, f.draws, jax.random.key(0), points)
+  import envs
+  if points and trainer.config.env not in envs.point_mazes():
+    cli.fail(f"--points are arena positions of the point mazes ({', '.join(envs.point_mazes())}); "
+             f"this is a {trainer.config.env} run.")
   epoch = int(np.max(np.asarray(state.epoch)))
+  title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
+  if overrides:
+    title += f" (read with {', '.join(overrides)})"
+  k_views, k_profiles = jax.random.split(jax.random.key(0))
+  profiles = goal_profiles(trainer, state, f.draws, k_profiles)
+  at = {float(x): i for i, x in enumerate(FRACTIONS)}
+  for p in profiles:
+    print(f"seed {p['seed']}: {EPISODES} evaluation episodes end {np.mean(p['final_distance']):.3g} "
+          f"from the goal (success radius {trainer.env.success_radius:g}), "
+          f"{int(p['success'].sum())} / {EPISODES} successes; reward at their final states "
+          f"{p['profile'][0]:.2f}, halfway to the goal {p['profile'][at[0.5]]:.2f}, at the goal "
+          f"{p['profile'][at[1.0]]:.2f}, as far past it {p['profile'][-1]:.2f}, at the success "
+          f"examples {p['example_reward']:.2f}; {p['in_success_region']} of "
+          f"{p['replay_size']} replay states are successes")
+  stem, ext = os.path.splitext(f.out)
+  if trainer.config.env not in envs.point_mazes():
+    print(plot_profiles(trainer.env, profiles, f.out, title))
+    return
+  print(plot_profiles(trainer.env, profiles, f"{stem}_goal_profile{ext}", title))
+  views = seed_views(trainer, state, f.grid, f.draws, k_views, points)
   for v in views:
     at = "".join(f", at ({x:g}, {y:g}) {r:.2f}" for (x, y), r in zip(points, v["point_rewards"]))
     print(f"seed {v['seed']}: reward at the goal {v['goal_reward']:.2f}{at}; "
@@ -160,9 +235,7 @@ def main(argv):
             f"median {np.median(share):.1e}, above 1 % for {np.mean(share > 0.01):.1%}; "
             f"success examples used as task queries: "
             f"{trainer.config.meta_nml.num_positive_tasks}")
-  title = f"{trainer.config.env}, {trainer.config.reward}: epoch {epoch}"
-  print(plot(trainer.env, views, f.out,
-             title + (f" (read with {', '.join(overrides)})" if overrides else "")))
+  print(plot(trainer.env, views, f.out, title))
 
 
 def parse_points(text: str) -> list[tuple[float, float]]:

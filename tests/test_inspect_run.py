@@ -92,16 +92,54 @@ def test_points_must_be_pairs():
     inspect_run.parse_points("0,0;1,2,3")
 
 
-def test_refuses_other_environments_and_runs_without_checkpoints(tmp_path):
-  config = zigzag_maze.get_config("tiny").to_dict()
-  config["env"] = "sawyer_push"
-  os.makedirs(tmp_path / "push")
-  (tmp_path / "push" / "config.json").write_text(json.dumps(config))
-  with pytest.raises(ValueError, match="sawyer_push run; inspect_run maps the point mazes: "
-                                       "zigzag_maze, spiral_maze"):
-    inspect_run.load(str(tmp_path / "push"))
+def test_goal_profile_against_theta_0s_closed_form(workdir):
+  """With a vanishing inner step meta-NML's reward is theta_0's softmax p(1) (as above):
+  at fraction 1 every final state is moved onto the goal, so the profile there is p(1) at
+  the goal whatever the episodes did; at fraction 0 it is p(1) at the final states."""
+  trainer, state = inspect_run.load(workdir, overrides=["meta_nml.inner_lr=1e-9"])
+  profiles = inspect_run.goal_profiles(trainer, state, draws=2, key=jax.random.key(2))
+  goal = np.asarray(trainer.env.goal)
+  at_goal = list(inspect_run.FRACTIONS).index(1.0)
+  for s, p in enumerate(profiles):
+    theta_0 = jax.tree.map(lambda x: x[s], state.reward.params)
+    np.testing.assert_allclose(p["profile"][at_goal], common.probs(theta_0, goal[None])[0],
+                               atol=1e-5)
+    np.testing.assert_allclose(p["example_reward"],
+                               common.probs(theta_0, np.asarray(state.positives[s])).mean(),
+                               atol=1e-5)
+    assert p["final_distance"].shape == p["success"].shape == (inspect_run.EPISODES,)
+    np.testing.assert_array_equal(p["success"], p["final_distance"] <= 0.5)
+    visited = np.asarray(state.replay.data["next_x"][s, :int(state.replay.size[s])])
+    assert p["in_success_region"] == int(np.sum(np.linalg.norm(visited - goal, axis=-1) <= 0.5))
+    assert p["replay_size"] == 200
+  assert profiles[0]["seed"] == 0 and profiles[1]["seed"] == 1
 
-  config["env"] = "zigzag_maze"
+
+def test_an_mjx_run_gets_its_goal_profile(tmp_path):
+  """A tiny door run (one epoch, checkpointed): the command prints each seed's final
+  distance and readings and draws the profile (no arena maps off the mazes)."""
+  from experiments.configs import sawyer_door
+  config = sawyer_door.get_config("tiny")
+  config.update(total_env_steps=config.epoch_length, quiet=True)
+  runner.run_workdir(config, str(tmp_path / "door"))
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.inspect_run", str(tmp_path / "door"),
+       f"--out={tmp_path / 'door.png'}", "--draws=2"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  assert "seed 0: 8 evaluation episodes end " in result.stdout
+  assert "(success radius 0.02)" in result.stdout and "at the success examples" in result.stdout
+  assert open(tmp_path / "door.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.inspect_run", str(tmp_path / "door"),
+       f"--out={tmp_path / 'x.png'}", "--points=0,0"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 2
+  assert "--points are arena positions of the point mazes" in result.stderr
+
+
+def test_refuses_runs_without_checkpoints(tmp_path):
+  config = zigzag_maze.get_config("tiny").to_dict()
   os.makedirs(tmp_path / "empty")
   (tmp_path / "empty" / "config.json").write_text(json.dumps(config))
   result = subprocess.run(
