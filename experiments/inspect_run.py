@@ -8,8 +8,10 @@ deterministic policy's evaluation episodes end, and the reward along the line fr
 those final states to the goal and as far past it (the goal coordinates moved, the
 rest of the state as it ends): whether the reward pays the agent to close its last
 gap, or reads the end as well as the goal. Prints per seed the final distance and
-success, the reward at the final states, at the goal and at the success examples, and
-the replay's success states. On the point mazes, also one column per seed: the reward
+success, the stochastic policy's success from the same starts (where its samples
+succeed and its mean action misses, the policy, not the reward, loses the goal), the
+reward at the final states, at the goal and at the success examples, and the replay's
+success states. On the point mazes, also one column per seed: the reward
 over the arena, where the replay's states lie (log counts), the deterministic action
 on a grid, the reward at `--points`, and (meta-NML) how much of a meta-training task's
 outer loss the success examples carry when replay states are the queries (~0: nothing
@@ -115,7 +117,8 @@ def seed_views(trainer, state, grid: int, draws: int, key, points=()) -> list[di
 
 def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
   """Per seed, from EPISODES deterministic evaluation episodes: `final_distance` and
-  `success` (E,) at their last step, `profile` (F,) the mean reward over the episodes'
+  `success` (E,) at their last step, `sampled_success` (E,) of the stochastic policy
+  from the same starts (the one that collected the replay), `profile` (F,) the mean reward over the episodes'
   final states with their goal coordinates moved FRACTIONS of the way to the goal,
   `example_reward` the mean reward at the success examples, and `in_success_region`,
   the replay states that are successes (of `replay_size`)."""
@@ -126,11 +129,16 @@ def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
   run = jax.jit(lambda actor, k: evaluate(
       env, lambda obs: trainer.sac.deterministic_action(actor, obs), k, EPISODES,
       trainer.episode_length)["eval_trajectories"][:, -1])  # (E, D)
+  sampled = jax.jit(lambda actor, k, k_act: evaluate(
+      env, lambda obs, k: trainer.sac.sample_action(actor, obs, k)[0], k, EPISODES,
+      trainer.episode_length, k_act)["eval_trajectories"][:, -1])  # (E, D)
   profiles = []
   for s in range(trainer.num_seeds):
     one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
-    key, k_eval, k_reward = jax.random.split(key, 3)
+    key, k_eval, k_act, k_reward = jax.random.split(key, 4)
     final = run(one.sac.actor, k_eval)
+    # The same starts (k_eval) for both policies: a paired comparison.
+    sampled_final = sampled(one.sac.actor, k_eval, k_act)
     moved = jnp.stack([env.toward_goal(final, float(f)) for f in FRACTIONS])  # (F, E, D)
     queries = jnp.concatenate([moved.reshape(-1, final.shape[-1]), one.positives])
     reward = np.mean([trainer.source.rewards(one.reward, queries, d)
@@ -140,6 +148,7 @@ def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
         "seed": int(trainer.seeds[s]),
         "final_distance": np.asarray(env.goal_distance(final)),
         "success": np.asarray(env.is_success(final)),
+        "sampled_success": np.asarray(env.is_success(sampled_final)),
         "profile": reward[:moved.shape[0] * moved.shape[1]].reshape(moved.shape[:2]).mean(1),
         "example_reward": float(reward[moved.shape[0] * moved.shape[1]:].mean()),
         "in_success_region": int(np.sum(np.asarray(env.is_success(visited)))),
@@ -214,7 +223,8 @@ def main(argv):
   for p in profiles:
     print(f"seed {p['seed']}: {EPISODES} evaluation episodes end {np.mean(p['final_distance']):.3g} "
           f"from the goal (success radius {trainer.env.success_radius:g}), "
-          f"{int(p['success'].sum())} / {EPISODES} successes; reward at their final states "
+          f"{int(p['success'].sum())} / {EPISODES} successes (the stochastic policy from the same "
+          f"starts: {int(p['sampled_success'].sum())} / {EPISODES}); reward at their final states "
           f"{p['profile'][0]:.2f}, halfway to the goal {p['profile'][at[0.5]]:.2f}, at the goal "
           f"{p['profile'][at[1.0]]:.2f}, as far past it {p['profile'][-1]:.2f}, at the success "
           f"examples {p['example_reward']:.2f}; {p['in_success_region']} of "

@@ -1,12 +1,16 @@
-"""Deterministic evaluation episodes: success and distance to the goal, at the final
-step and over the whole episode."""
+"""Evaluation episodes: success and distance to the goal, at the final step and over
+the whole episode."""
 
 import jax
 import jax.numpy as jnp
 
 
-def evaluate(env, policy, key: jax.Array, num_episodes: int, episode_length: int) -> dict:
-  """Runs `num_episodes` episodes in parallel with `policy(obs) -> action`.
+def evaluate(env, policy, key: jax.Array, num_episodes: int, episode_length: int,
+             action_key: jax.Array | None = None) -> dict:
+  """Runs `num_episodes` episodes in parallel with `policy(obs) -> action`, or, given
+  `action_key`, with a stochastic `policy(obs, key) -> action` drawing each step's
+  actions from one key split from it (training evaluates deterministically; the sampled
+  policy is what collected the replay).
 
   Returns, as means over episodes:
     eval_success, eval_distance: `success` and `distance` (geodesic where walls
@@ -19,13 +23,15 @@ def evaluate(env, policy, key: jax.Array, num_episodes: int, episode_length: int
   """
   state = jax.vmap(env.reset)(jax.random.split(key, num_episodes))
 
-  def step(state, _):
-    state = jax.vmap(env.step)(state, policy(state.obs))
+  def step(state, k):
+    action = policy(state.obs) if k is None else policy(state.obs, k)
+    state = jax.vmap(env.step)(state, action)
     return state, (env.classifier_input(state.obs), state.metrics["success"],
                    state.metrics["distance"])
 
   first = env.classifier_input(state.obs)
-  state, (path, success, distance) = jax.lax.scan(step, state, None, length=episode_length)
+  keys = None if action_key is None else jax.random.split(action_key, episode_length)
+  state, (path, success, distance) = jax.lax.scan(step, state, keys, length=episode_length)
   return {  # path (T, episodes, D); success, distance (T, episodes)
       "eval_success": state.metrics["success"].mean(),
       "eval_distance": state.metrics["distance"].mean(),

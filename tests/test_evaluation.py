@@ -25,29 +25,53 @@ def _policy(obs):
   return jnp.stack([jnp.ones_like(obs[..., 0]), jnp.cos(2.0 * obs[..., 0])], -1)
 
 
-def test_success_any_and_closest_approach_match_a_python_loop():
-  env = _RandomStartMaze(walls=ZIGZAG_WALLS, goal=(3.0, 3.0))
-  key, episodes, length = jax.random.key(3), 8, 12
-  result = jax.jit(lambda k: evaluate(env, _policy, k, episodes, length))(key)
-
+def _python_loop(env, key, episodes, length, action):
+  """(success, distance) (episodes, T) and paths (episodes, T + 1, D), one step at a time;
+  `action(obs, t, e)` is episode e's action at step t."""
   step = jax.jit(env.step)
   success, distance, paths = [], [], []
-  for k in jax.random.split(key, episodes):
+  for e, k in enumerate(jax.random.split(key, episodes)):
     state = env.reset(k)
     path, s, d = [state.obs], [], []
-    for _ in range(length):
-      state = step(state, _policy(state.obs))
+    for t in range(length):
+      state = step(state, action(state.obs, t, e))
       path.append(state.obs)
       s.append(float(state.metrics["success"]))
       d.append(float(state.metrics["distance"]))
     success.append(s)
     distance.append(d)
     paths.append(path)
-  success, distance = np.asarray(success), np.asarray(distance)  # (episodes, T)
+  return np.asarray(success), np.asarray(distance), np.asarray(paths)
 
-  assert 0 < success.any(1).mean() and success[:, -1].mean() < success.any(1).mean()
+
+def _assert_matches(result, success, distance, paths):
   np.testing.assert_allclose(result["eval_success"], success[:, -1].mean())
   np.testing.assert_allclose(result["eval_distance"], distance[:, -1].mean(), rtol=1e-5)
   np.testing.assert_allclose(result["eval_success_any"], success.any(1).mean())
   np.testing.assert_allclose(result["eval_min_distance"], distance.min(1).mean(), rtol=1e-5)
-  np.testing.assert_allclose(result["eval_trajectories"], np.asarray(paths), atol=1e-6)
+  np.testing.assert_allclose(result["eval_trajectories"], paths, atol=1e-6)
+
+
+def test_success_any_and_closest_approach_match_a_python_loop():
+  env = _RandomStartMaze(walls=ZIGZAG_WALLS, goal=(3.0, 3.0))
+  key, episodes, length = jax.random.key(3), 8, 12
+  result = jax.jit(lambda k: evaluate(env, _policy, k, episodes, length))(key)
+  success, distance, paths = _python_loop(env, key, episodes, length,
+                                          lambda obs, t, e: _policy(obs))
+  assert 0 < success.any(1).mean() and success[:, -1].mean() < success.any(1).mean()
+  _assert_matches(result, success, distance, paths)
+
+
+def test_a_stochastic_policy_draws_each_steps_actions_from_its_own_key():
+  env = _RandomStartMaze(walls=ZIGZAG_WALLS, goal=(3.0, 3.0))
+  key, action_key, episodes, length = jax.random.key(3), jax.random.key(4), 8, 12
+  noisy = lambda obs, k: _policy(obs) + jax.random.normal(k, obs.shape)
+  result = jax.jit(lambda k, a: evaluate(env, noisy, k, episodes, length, a))(key, action_key)
+  # Step t's noise for all episodes at once, from the t-th key split from `action_key`.
+  noise = np.stack([np.asarray(jax.random.normal(k, (episodes, 2)))
+                    for k in jax.random.split(action_key, length)])  # (T, episodes, 2)
+  success, distance, paths = _python_loop(env, key, episodes, length,
+                                          lambda obs, t, e: _policy(obs) + noise[t, e])
+  _assert_matches(result, success, distance, paths)
+  plain = evaluate(env, _policy, key, episodes, length)["eval_trajectories"]
+  assert np.abs(np.asarray(plain) - paths).max() > 0.1  # the noise moved the episodes

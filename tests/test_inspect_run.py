@@ -129,6 +129,7 @@ def test_an_mjx_run_gets_its_goal_profile(tmp_path):
   assert result.returncode == 0, result.stderr
   assert "seed 0: 8 evaluation episodes end " in result.stdout
   assert "(success radius 0.02)" in result.stdout and "at the success examples" in result.stdout
+  assert "(the stochastic policy from the same starts: " in result.stdout
   assert open(tmp_path / "door.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
   result = subprocess.run(
       [sys.executable, "-m", "experiments.inspect_run", str(tmp_path / "door"),
