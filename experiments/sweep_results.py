@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import statistics
+import tempfile
 
 from mural_jax import rewards
 from mural_jax.metrics import LAST_FRACTION, SOLVED, read_jsonl, seed_summary
@@ -38,10 +39,13 @@ def read_json(path: str, default):
 
 
 def write_json(path: str, value) -> None:
-  """Writes atomically: a kill leaves the old file or the new one."""
-  with open(path + ".tmp", "w") as f:
+  """Writes atomically: a kill leaves the old file or the new one, and two jobs writing
+  one folder's file never share a temporary file."""
+  handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+  with os.fdopen(handle, "w") as f:
     json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)
+  os.chmod(tmp, 0o644)  # mkstemp's 0600 would make results unreadable to others
+  os.replace(tmp, path)
 
 
 def write_about(out: str, question: str) -> None:
