@@ -300,16 +300,16 @@ def main(argv):
       status = run_cell(cell, out, where, f.cell_timeout_s, child_env)
       if status != "finished":
         problems.append(f"{cell.env} {cell.name} ({status})")
-      rows = [r for r in write_results(out, cells, command, where["commit"])
+      rows = [r for r in write_results(out, cells, command)
               if r["env"] == cell.env and r["reward"] == cell.name]
       if rows:
         status += (f"; final eval success {statistics.fmean(r['final_success'] for r in rows):.2f}"
                    f", {sum(r['solved'] for r in rows)}/{len(rows)} seeds solved")
       print(f"{label}: {status}", flush=True)
   except KeyboardInterrupt:
-    write_results(out, cells, command, where["commit"])
+    write_results(out, cells, command)
     fail("interrupted; run the same command to resume.", status=130)
-  write_results(out, cells, command, where["commit"])
+  write_results(out, cells, command)
   print(f"results: {os.path.join(out, 'results.md')} (and results.json, curves.png)")
   if problems:
     fail(f"unfinished cells: {'; '.join(problems)}. Logs in {out}/runs/<env>/<cell>/log.txt; "

@@ -124,15 +124,29 @@ def markdown_table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
-  """results.md: the command, preset, budget and commit above the table."""
+def commits(rows: list[dict]) -> str:
+  """The commits the rows ran at; where cells ran at different ones (a sweep resumed or
+  merged later), each with its cells."""
+  cells_at = collections.defaultdict(list)  # commit -> its cells, in row order
+  several_envs = len({r["env"] for r in rows}) > 1
+  for r in rows:
+    name = f"{r['env']} {r['reward']}" if several_envs else r["reward"]
+    if name not in cells_at[r["commit"]]:
+      cells_at[r["commit"]].append(name)
+  if len(cells_at) <= 1:
+    return f"commit `{next(iter(cells_at), 'unknown')}`"
+  return "commits " + ", ".join(f"`{c}` ({', '.join(names)})" for c, names in cells_at.items())
+
+
+def markdown(rows: list[dict], cells: list, command: str) -> str:
+  """results.md: the command, preset, budget and commits above the table."""
   budgets = sorted({c.total_env_steps for c in cells})
   missing = [f"{c.env} {c.name}" for c in cells
              if not any(r["env"] == c.env and r["reward"] == c.name for r in rows)]
   return "\n".join([
       "# Reproduction sweep", "", f"    {command}", "",
       f"Preset `{cells[0].preset}`, budget {' / '.join(f'{b:,d}' for b in budgets)} "
-      f"environment steps per seed, commit `{commit}`.", "",
+      f"environment steps per seed, {commits(rows)}.", "",
       f"Solved: final eval success >= {SOLVED} and mean eval success over the last "
       f"{LAST_FRACTION:.0%} of epochs >= {SOLVED}. Eval success is read at the last step of "
       "the deterministic evaluation episodes; steps to first success: the first epoch with "
@@ -144,7 +158,7 @@ def markdown(rows: list[dict], cells: list, command: str, commit: str) -> str:
       *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])
 
 
-def write_results(out: str, cells: list, command: str, commit: str) -> list[dict]:
+def write_results(out: str, cells: list, command: str) -> list[dict]:
   """Regenerates results.json, results.md, curves.png, the trajectory plots and
   configs/ from every cell's files; returns the rows."""
   from experiments.plot import SEEDS_REACHED, plot_panels, plot_run_trajectories
@@ -169,7 +183,7 @@ def write_results(out: str, cells: list, command: str, commit: str) -> list[dict
       plot_run_trajectories(directory, png, label=rewards.label(cell.name))
   write_json(os.path.join(out, "results.json"), rows)
   with open(os.path.join(out, "results.md"), "w") as f:
-    f.write(markdown(rows, cells, command, commit))
+    f.write(markdown(rows, cells, command))
   if curves:
     plot_panels([panel for env, runs in curves.items() for panel in (
         (f"{env}: eval success rate", runs, "eval_success"),

@@ -103,7 +103,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(sweep, tmp_path):
   process.wait()
 
   cells = reproduce.make_cells(["zigzag_maze"], ["mle"], "tiny", 2, [], 1000)
-  partial = sweep_results.write_results(out, cells, "killed", "commit")
+  partial = sweep_results.write_results(out, cells, "killed")
   assert partial and not any(r["finished"] for r in partial)
   assert all(r["env_steps"] < 1000 for r in partial)
   assert not os.path.exists(os.path.join(_cell_dir(out, "mle"), "finished.json"))
@@ -199,6 +199,18 @@ def test_rows_and_table_from_hand_made_metrics():
   # At the solved level: seed 3 at 300 steps (90 s), seed 4 at 200 (60 s), seed 5 never.
   assert line == ("| zigzag_maze | mural_no_meta | 2 / 3 | 250 | 250, 1.2 min (2 of 3) | 0.67 | "
                   "0.67 | 5.00 | 300 (unfinished) | 1.5 min | cpu (2 cores) |")
+
+
+def test_the_header_names_the_commit_each_cell_ran_at():
+  row = lambda env, cell, commit: {"env": env, "reward": cell, "commit": commit}
+  one = [row("door", "mural", "abc"), row("door", "mural", "abc")]
+  assert sweep_results.commits(one) == "commit `abc`"
+  # A sweep merged later: its cells ran at two commits, neither the merging one.
+  merged = one + [row("door", "sparse", "abc"), row("door", "mural_no_meta", "def")]
+  assert sweep_results.commits(merged) == (
+      "commits `abc` (mural, sparse), `def` (mural_no_meta)")
+  assert sweep_results.commits(merged + [row("push", "mural", "def")]) == (
+      "commits `abc` (door mural, door sparse), `def` (door mural_no_meta, push mural)")
 
 
 def test_overrides_and_variants():
