@@ -158,7 +158,9 @@ def markdown(rows: list[dict], others: dict[str, list[str]]) -> str:
   for r in rows:
     status = ("current" if r["superseded_by"] is None
               else f"superseded by {_link(r['superseded_by'].strip('/'))}")
-    lines.append("| " + " | ".join([
+    if not r["cells"]:
+      status = "no results yet: running, or stopped before a cell's first epoch"
+    lines.append("| " + " | ".join(field or "-" for field in [
         _link(r["folder"]), _text(r["question"]), ", ".join(r["envs"]),
         ", ".join(r["cells"]), _per_cell(r["seeds"]), ", ".join(r["presets"]),
         _per_cell(r["budget"]), ", ".join(r["commits"]), ", ".join(r["devices"]),

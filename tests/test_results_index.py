@@ -112,6 +112,14 @@ def test_an_unsolved_seed_of_an_unfinished_cell_and_no_about_json(tmp_path):
                   "abc1234 | cpu (2 cores) | sawyer_push mural 0/1, ant_maze mural 0/1 | current |")
 
 
+def test_a_sweep_folder_before_its_first_epoch_says_so(tmp_path):
+  _folder(tmp_path, "push/ablations", [], {"question": "Does it?", "superseded_by": None})
+  line = results_index.markdown([results_index.folder_row(str(tmp_path), "push/ablations")],
+                                {}).splitlines()[-1]
+  assert line == ("| [push/ablations](push/ablations/) | Does it? | - | - | - | - | - | - | - "
+                  "| - | no results yet: running, or stopped before a cell's first epoch |")
+
+
 @pytest.mark.parametrize("folder, file, text, message", [
     ("zigzag_maze/old_preset", "about.json",
      {"question": "q", "superseded_by": "zigzag_maze/newer"},
