@@ -41,6 +41,7 @@ from mural_jax.metrics import read_jsonl
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
 GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
+LOCK = "running.pid"  # in a cell's directory while a job runs it: a second job skips the cell
 # Config fields the sweep sets itself: the command line may not override them.
 SWEEP_FIELDS = ("env", "reward", "num_seeds", "preset", "quiet")
 
@@ -181,6 +182,34 @@ def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dic
   Its wall seconds accumulate over runs in cell.json; finished.json marks it done."""
   directory = workdir(out, cell)
   os.makedirs(directory, exist_ok=True)
+  lock = os.path.join(directory, LOCK)
+  other = running_pid(lock)
+  if other is not None:  # two trainings of one workdir would undo each other's epochs
+    return f"skipped (another job, pid {other}, is running it)"
+  with open(lock, "w") as f:
+    f.write(str(os.getpid()))
+  try:
+    return _run_cell(cell, directory, where, timeout_s, child_env)
+  finally:
+    os.remove(lock)
+
+
+def running_pid(lock: str) -> int | None:
+  """The pid in `lock` if that process is alive, else None (no lock, or a stale one
+  left by a killed job)."""
+  try:
+    with open(lock) as f:
+      pid = int(f.read())
+    os.kill(pid, 0)
+  except (FileNotFoundError, ValueError, ProcessLookupError):
+    return None
+  except PermissionError:  # alive, another user's
+    pass
+  return pid
+
+
+def _run_cell(cell: Cell, directory: str, where: dict, timeout_s: float,
+              child_env: dict) -> str:
   state_path = os.path.join(directory, "cell.json")
   state = {**read_json(state_path, {"wall_s": 0.0, "runs": 0}), **cell.spec(), **where}
   state["runs"] += 1

@@ -201,6 +201,24 @@ def test_rows_and_table_from_hand_made_metrics():
                   "0.67 | 5.00 | 300 (unfinished) | 1.5 min | cpu (2 cores) |")
 
 
+def test_a_cell_another_live_job_runs_is_skipped_and_a_stale_lock_is_not(tmp_path):
+  cell, = reproduce.make_cells(["zigzag_maze"], ["mle"], "tiny", 1, [], 100)
+  directory = reproduce.workdir(str(tmp_path), cell)
+  os.makedirs(directory)
+  lock = os.path.join(directory, reproduce.LOCK)
+  other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    with open(lock, "w") as f:
+      f.write(str(other.pid))
+    status = reproduce.run_cell(cell, str(tmp_path), {}, 0, dict(os.environ))
+    assert status == f"skipped (another job, pid {other.pid}, is running it)"
+    assert sorted(os.listdir(directory)) == [reproduce.LOCK]  # nothing ran, nothing written
+  finally:
+    other.kill()
+    other.wait()
+  assert reproduce.running_pid(lock) is None  # its job is gone: the lock is stale
+
+
 def test_the_header_names_the_commit_each_cell_ran_at():
   row = lambda env, cell, commit: {"env": env, "reward": cell, "commit": commit}
   one = [row("door", "mural", "abc"), row("door", "mural", "abc")]
