@@ -6,8 +6,9 @@ both pads' position targets). Observation and classifier input: gripper opening
 (m, between the pads) + hand xyz + object xyz. The object starts on the table
 near (0, 0.6) (x, y jittered by U(-0.02, 0.02)); success: object within 0.03 of
 (0, 0.6, 0.20). Horizon 100. The hand moves in a 0.4 x 0.4 x 0.3 m box from (0, 0.5,
-0.12); `REFERENCE_GEOMETRY` (constructor arguments) gives the reference's instead: a 0.1
-x 0.1 x 0.24 m box around the object, 1/16 of the area to search, starting above it.
+0.12); `mural_jax.tasks.PICK_REFERENCE_GEOMETRY` (constructor arguments, the cpu
+preset's) gives the reference's instead: a 0.1 x 0.1 x 0.24 m box around the object,
+1/16 of the area to search, starting above it.
 
 Model (envs/assets/sawyer_pick.xml): the hand is kinematic (its position is
 the point between the fingers); each finger is a flat rod (a box shelf) with a
@@ -33,12 +34,6 @@ from envs.mjx_base import HandEnv
 OPENING = slice(0, 1)
 HAND = slice(1, 4)
 OBJECT = slice(4, 7)
-
-
-# The reference's hand box and start: `envs.make("sawyer_pick", **REFERENCE_GEOMETRY)`, or
-# `--config.env_kwargs` with these fields.
-REFERENCE_GEOMETRY = {"hand_low": (-0.05, 0.55, 0.005), "hand_high": (0.05, 0.65, 0.245),
-                      "hand_start": (0.0, 0.6, 0.12)}
 
 
 class SawyerPick(HandEnv):

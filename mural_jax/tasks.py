@@ -25,6 +25,12 @@ PAPER_NML_WIDTH = 2048
 # (`--config.env_kwargs.example_radius=0.45`); the reference's 0.05.
 _MAZE = {"env_kwargs": {"example_radius": 0.05}}
 
+# The reference's hand box for the pick, 1/16 of the default box's xy area: 0.1 x 0.1 x
+# 0.24 m around the object (z keeps our floor, which the fingers need to pass under the
+# bar), starting above it. The cpu preset's; paper and gpu keep the default box.
+PICK_REFERENCE_GEOMETRY = {"hand_low": (-0.05, 0.55, 0.005), "hand_high": (0.05, 0.65, 0.245),
+                           "hand_start": (0.0, 0.6, 0.12)}
+
 # Per task, the reference's values where they differ from RunConfig's defaults.
 PAPER = {
     "zigzag_maze": _MAZE,
@@ -115,11 +121,14 @@ OWN = {
     "sawyer_push": {"gpu": mjx_gpu_job(8192, 123),   # the paper's 1M steps
                     "cpu": {**CALIBRATED_KERNEL, **_PUSH_CPU, "total_env_steps": 250_000}},
     # 81 ms a step at 4096 environments on one H100 (50k steps/s): ~230k steps fit. On two
-    # cores the grasp's physics (10 substeps, 20 solver iterations) steps at ~590 steps/s
-    # (~4.4 s per epoch), and 4 evaluation episodes instead of 8 save a sixth of each epoch.
+    # cores the grasp's physics (10 substeps, 20 solver iterations) is the slowest of the
+    # Sawyer tasks (17 ms per 4-environment step), so the push's SAC makes one update per
+    # step here, not two, and 4 evaluation episodes instead of 8 save a sixth of each
+    # epoch. 10.3 s per cpu epoch (one seed, two idle cores): ~26 min for 150k.
     "sawyer_pick": {"gpu": mjx_gpu_job(16384, 14),
-                    "cpu": {**CALIBRATED_KERNEL, "total_env_steps": 175_000,
-                            "eval_episodes": 4}},
+                    "cpu": {**CALIBRATED_KERNEL, **_PUSH_CPU, "sac.updates_per_step": 1.0,
+                            "env_kwargs": PICK_REFERENCE_GEOMETRY,
+                            "total_env_steps": 150_000, "eval_episodes": 4}},
     # query_weight: the reference's 2x, scaled like the preset's pool. The push's SAC: in
     # a one-seed pilot (250k steps) MURAL first held eval success >= 0.9 at 135k, ending
     # at a last-10 % mean of 0.54 (results/sawyer_door/pilots). ~5 s per cpu epoch.
@@ -130,14 +139,18 @@ OWN = {
     # reached the goal from 83k and held it in 15-22 % of the late evaluations
     # (results/pusher_2d/pilots).
     "pusher_2d": {"gpu": mjx_gpu_job(8192, 123), "cpu": {**CALIBRATED_KERNEL, **_PUSH_CPU}},
-    # The valve steps ~3x slower than the push: 800k of the 1M steps fit. ~2.6 s/cpu epoch.
-    "claw_valve": {"gpu": mjx_gpu_job(16384, 49)},
+    # The valve steps ~3x slower than the push: 800k of the 1M steps fit. The push's SAC:
+    # 9.4 s per cpu epoch (one seed, two idle cores), ~39 min for 250k.
+    "claw_valve": {"gpu": mjx_gpu_job(16384, 49),
+                   "cpu": {**CALIBRATED_KERNEL, **_PUSH_CPU, "total_env_steps": 250_000}},
     # The ant steps ~4x slower than the push and evaluates 400-step episodes: ~300k steps
-    # fit one GPU job. On two cores it steps at ~900 steps/s (~5 s per epoch), and 4
-    # evaluation episodes instead of 8 halve evaluation's share of each epoch (the
-    # episodes start alike). tiny: as many success-example tasks as replay-state ones.
+    # fit one GPU job. On two cores it steps at ~200 steps/s; 2000-step epochs and 4
+    # evaluation episodes instead of 8 keep evaluation under a fifth of each epoch (the
+    # episodes start alike). The push's SAC: 31 s per 2000-step cpu epoch (one seed, two
+    # idle cores), ~39 min for 150k. tiny: as many success-example tasks as replay-state ones.
     "ant_maze": {"gpu": mjx_gpu_job(16384, 18),
-                 "cpu": {"total_env_steps": 150_000, "eval_episodes": 4},
+                 "cpu": {**CALIBRATED_KERNEL, **_PUSH_CPU, "total_env_steps": 150_000,
+                         "epoch_length": 2000, "eval_episodes": 4},
                  "tiny": {"meta_nml.num_positive_tasks": 8}},
 }
 

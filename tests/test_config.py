@@ -98,8 +98,9 @@ def test_the_width_rule_starts_from_meta_nmls_default_width():
 def test_every_task_and_preset_gives_the_config_the_experiment_files_gave():
   """tests/data/task_configs.json: every task x preset as the per-task config files built
   it before the settings became tables (commit c987ca9), and the presets changed on purpose
-  since, each in the commit that changed it (sawyer_push:cpu, sawyer_door:cpu and
-  pusher_2d:cpu: the mazes' SAC lever with a layer-normalised critic)."""
+  since, each in the commit that changed it (the MJX tasks' cpu presets: the mazes' SAC
+  lever with a layer-normalised critic; pick, valve and ant also the calibrated kernel,
+  the pick in the reference's hand box)."""
   import json
   import pathlib
   from mural_jax import tasks

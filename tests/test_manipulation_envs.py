@@ -142,8 +142,8 @@ def test_random_rollouts_stay_finite(fixture, request):
 @pytest.mark.slow
 def test_pick_reference_geometry_keeps_the_hand_in_its_box_and_scripted_solves():
   """The reference's 0.1 x 0.1 x 0.24 m hand box around the object, starting above it."""
-  from envs import sawyer_pick
-  c = Compiled("sawyer_pick", BATCH, **sawyer_pick.REFERENCE_GEOMETRY)
+  from mural_jax import tasks
+  c = Compiled("sawyer_pick", BATCH, **tasks.PICK_REFERENCE_GEOMETRY)
   low, high = np.asarray(c.env.hand_low), np.asarray(c.env.hand_high)
   assert np.prod((high - low)[:2]) == pytest.approx(0.01)
   act = jax.jit(c.env.scripted_action)
