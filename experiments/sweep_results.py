@@ -152,8 +152,8 @@ def markdown(rows: list[dict], cells: list, command: str) -> str:
       "the deterministic evaluation episodes; steps to first success: the first epoch with "
       f"eval success > 0; first success >= {SOLVED}: the first epoch at the solved level, "
       "its env steps and the job's wall time there (compilation included; median over the "
-      "seeds that reached it); closest approach: the smallest distance to the goal over all steps "
-      "of the evaluation episodes and all epochs.", "",
+      "seeds that reached it); closest approach: each evaluation episode's smallest distance to "
+      "the goal over its steps, averaged over the episodes, smallest over the epochs.", "",
       markdown_table(rows), "",
       *([f"No metrics yet: {', '.join(missing)}.", ""] if missing else [])])
 
