@@ -11,7 +11,9 @@ gap, or reads the end as well as the goal. Prints per seed the final distance an
 success, the stochastic policy's success from the same starts (where its samples
 succeed and its mean action misses, the policy, not the reward, loses the goal), the
 reward at the final states, at the goal and at the success examples, and the replay's
-success states. On the point mazes, also one column per seed: the reward
+success states. On the tasks with a scripted controller, that controller takes over at
+the final states (is the goal still within reach from there?) and the critic compares
+its action with the policy's (does the critic value the move the actor does not make?). On the point mazes, also one column per seed: the reward
 over the arena, where the replay's states lie (log counts), the deterministic action
 on a grid, the reward at `--points`, and (meta-NML) how much of a meta-training task's
 outer loss the success examples carry when replay states are the queries (~0: nothing
@@ -121,24 +123,35 @@ def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
   from the same starts (the one that collected the replay), `profile` (F,) the mean reward over the episodes'
   final states with their goal coordinates moved FRACTIONS of the way to the goal,
   `example_reward` the mean reward at the success examples, and `in_success_region`,
-  the replay states that are successes (of `replay_size`)."""
+  the replay states that are successes (of `replay_size`). On tasks with a scripted
+  controller, also from the final states: `handoff_success` (E,), the controller's
+  success after another episode's steps (can the goal still be reached from where the
+  policy stops?), and `critic_preference` (E,), min-of-both-critics Q(s, scripted action)
+  minus Q(s, policy action) (> 0: the critic values the controller's move more, so the
+  actor has not found the critic's maximum), beside `policy_q` (E,) for scale."""
   import jax
   import jax.numpy as jnp
-  from mural_jax.evaluation import evaluate
-  env = trainer.env
-  run = jax.jit(lambda actor, k: evaluate(
-      env, lambda obs: trainer.sac.deterministic_action(actor, obs), k, EPISODES,
-      trainer.episode_length)["eval_trajectories"][:, -1])  # (E, D)
-  sampled = jax.jit(lambda actor, k, k_act: evaluate(
-      env, lambda obs, k: trainer.sac.sample_action(actor, obs, k)[0], k, EPISODES,
-      trainer.episode_length, k_act)["eval_trajectories"][:, -1])  # (E, D)
+  from mural_jax.evaluation import rollout
+  env, sac, steps = trainer.env, trainer.sac, trainer.episode_length
+  starts = lambda k: jax.vmap(env.reset)(jax.random.split(k, EPISODES))
+  run = jax.jit(lambda actor, k: rollout(
+      env, lambda obs: sac.deterministic_action(actor, obs), starts(k), steps)[0])
+  sampled = jax.jit(lambda actor, k, k_act: rollout(
+      env, lambda obs, k: sac.sample_action(actor, obs, k)[0], starts(k), steps, k_act)[0])
+  scripted = getattr(env, "scripted_action", None)
+  if scripted is not None:
+    handoff = jax.jit(lambda end: rollout(env, scripted, end, steps)[0].metrics["success"])
+    preference = jax.jit(lambda one, obs: (
+        sac.q_values(one.critic, obs, scripted(obs)).min(0),
+        sac.q_values(one.critic, obs, sac.deterministic_action(one.actor, obs)).min(0)))
   profiles = []
   for s in range(trainer.num_seeds):
     one = jax.tree.map(lambda x: x[s], state) if trainer.batched else state
     key, k_eval, k_act, k_reward = jax.random.split(key, 4)
-    final = run(one.sac.actor, k_eval)
+    end = run(one.sac.actor, k_eval)
+    final = env.classifier_input(end.obs)  # (E, D)
     # The same starts (k_eval) for both policies: a paired comparison.
-    sampled_final = sampled(one.sac.actor, k_eval, k_act)
+    sampled_final = env.classifier_input(sampled(one.sac.actor, k_eval, k_act).obs)
     moved = jnp.stack([env.toward_goal(final, float(f)) for f in FRACTIONS])  # (F, E, D)
     queries = jnp.concatenate([moved.reshape(-1, final.shape[-1]), one.positives])
     reward = np.mean([trainer.source.rewards(one.reward, queries, d)
@@ -153,6 +166,11 @@ def goal_profiles(trainer, state, draws: int, key) -> list[dict]:
         "example_reward": float(reward[moved.shape[0] * moved.shape[1]:].mean()),
         "in_success_region": int(np.sum(np.asarray(env.is_success(visited)))),
         "replay_size": int(visited.shape[0])})
+    if scripted is not None:
+      scripted_q, policy_q = preference(one.sac, end.obs)
+      profiles[-1].update(handoff_success=np.asarray(handoff(end)),
+                          critic_preference=np.asarray(scripted_q - policy_q),
+                          policy_q=np.asarray(policy_q))
   return profiles
 
 
@@ -229,6 +247,14 @@ def main(argv):
           f"{p['profile'][at[1.0]]:.2f}, as far past it {p['profile'][-1]:.2f}, at the success "
           f"examples {p['example_reward']:.2f}; {p['in_success_region']} of "
           f"{p['replay_size']} replay states are successes")
+    if "handoff_success" in p:
+      preference = p["critic_preference"]
+      print(f"  the scripted controller, taking over at those final states: "
+            f"{int(np.sum(p['handoff_success'] > 0))} / {EPISODES} successes after "
+            f"{trainer.episode_length} more steps; the critic's Q(s, its action) - Q(s, the "
+            f"policy's action) there: mean {np.mean(preference):.3g}, > 0 in "
+            f"{int(np.sum(preference > 0))} / {EPISODES} (the policy's Q: mean "
+            f"{np.mean(p['policy_q']):.3g})")
   stem, ext = os.path.splitext(f.out)
   if trainer.config.env not in envs.point_mazes():
     print(plot_profiles(trainer.env, profiles, f.out, title))

@@ -22,16 +22,8 @@ def evaluate(env, policy, key: jax.Array, num_episodes: int, episode_length: int
   and eval_trajectories, the (episodes, T + 1, D) classifier inputs (with the start).
   """
   state = jax.vmap(env.reset)(jax.random.split(key, num_episodes))
-
-  def step(state, k):
-    action = policy(state.obs) if k is None else policy(state.obs, k)
-    state = jax.vmap(env.step)(state, action)
-    return state, (env.classifier_input(state.obs), state.metrics["success"],
-                   state.metrics["distance"])
-
   first = env.classifier_input(state.obs)
-  keys = None if action_key is None else jax.random.split(action_key, episode_length)
-  state, (path, success, distance) = jax.lax.scan(step, state, keys, length=episode_length)
+  state, (path, success, distance) = rollout(env, policy, state, episode_length, action_key)
   return {  # path (T, episodes, D); success, distance (T, episodes)
       "eval_success": state.metrics["success"].mean(),
       "eval_distance": state.metrics["distance"].mean(),
@@ -39,3 +31,18 @@ def evaluate(env, policy, key: jax.Array, num_episodes: int, episode_length: int
       "eval_min_distance": distance.min(0).mean(),
       "eval_trajectories": jnp.concatenate([first[:, None], jnp.swapaxes(path, 0, 1)], 1),
   }
+
+
+def rollout(env, policy, state, steps: int, action_key: jax.Array | None = None):
+  """`steps` steps of the batched, unwrapped `env` from `state` with `policy` (as in
+  `evaluate`). Returns the last state and, per step, (T, episodes, D) classifier inputs
+  and (T, episodes) success and distance."""
+
+  def step(state, k):
+    action = policy(state.obs) if k is None else policy(state.obs, k)
+    state = jax.vmap(env.step)(state, action)
+    return state, (env.classifier_input(state.obs), state.metrics["success"],
+                   state.metrics["distance"])
+
+  keys = None if action_key is None else jax.random.split(action_key, steps)
+  return jax.lax.scan(step, state, keys, length=steps)

@@ -112,6 +112,7 @@ def test_goal_profile_against_theta_0s_closed_form(workdir):
     visited = np.asarray(state.replay.data["next_x"][s, :int(state.replay.size[s])])
     assert p["in_success_region"] == int(np.sum(np.linalg.norm(visited - goal, axis=-1) <= 0.5))
     assert p["replay_size"] == 200
+    assert "handoff_success" not in p  # the mazes have no scripted controller
   assert profiles[0]["seed"] == 0 and profiles[1]["seed"] == 1
 
 
@@ -130,6 +131,9 @@ def test_an_mjx_run_gets_its_goal_profile(tmp_path):
   assert "seed 0: 8 evaluation episodes end " in result.stdout
   assert "(success radius 0.02)" in result.stdout and "at the success examples" in result.stdout
   assert "(the stochastic policy from the same starts: " in result.stdout
+  # The door's scripted controller opens it from wherever the tiny run's policy leaves it.
+  assert "the scripted controller, taking over at those final states: 8 / 8 successes" in result.stdout
+  assert "the critic's Q(s, its action) - Q(s, the policy's action) there: mean " in result.stdout
   assert open(tmp_path / "door.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
   result = subprocess.run(
       [sys.executable, "-m", "experiments.inspect_run", str(tmp_path / "door"),
