@@ -41,6 +41,8 @@ from mural_jax.metrics import read_jsonl
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 POLL_S = 2.0          # how often a running cell's wall time and timeout are checked
 GRACE_S = 120.0       # after SIGTERM a cell saves a checkpoint at the epoch's end; then SIGKILL
+# train's exit status after a SIGINT / SIGTERM it answered by checkpointing and stopping.
+STOPPED_BY = {128 + signal.SIGINT: "SIGINT", 128 + signal.SIGTERM: "SIGTERM"}
 LOCK = "running.pid"  # in a cell's directory while a job runs it: a second job skips the cell
 # Config fields the sweep sets itself: the command line may not override them.
 SWEEP_FIELDS = ("env", "reward", "num_seeds", "preset", "quiet")
@@ -178,7 +180,8 @@ def environment() -> dict:
 
 
 def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dict) -> str:
-  """Runs (or resumes) one cell; returns "finished", "timed out" or "failed (...)".
+  """Runs (or resumes) one cell; returns "finished", "timed out", "stopped by ..." (its
+  train process was signalled, e.g. by hand, and checkpointed) or "failed (...)".
   Its wall seconds accumulate over runs in cell.json; finished.json marks it done."""
   directory = workdir(out, cell)
   os.makedirs(directory, exist_ok=True)
@@ -240,6 +243,8 @@ def _run_cell(cell: Cell, directory: str, where: dict, timeout_s: float,
     return "finished"
   if timed_out:
     return "timed out"
+  if returncode in STOPPED_BY:  # train caught the signal and checkpointed (128 + signum)
+    return f"stopped by {STOPPED_BY[returncode]}, resumable"
   return (f"failed (exit {returncode})" if returncode else
           "failed (metrics.jsonl lacks the final epoch)")
 

@@ -130,6 +130,28 @@ def test_results_without_run_files_are_not_overwritten(sweep, tmp_path):
   assert (out / "results.json").read_text() == before and not (out / "runs").exists()
 
 
+def test_a_train_process_stopped_by_hand_is_reported_resumable(tmp_path):
+  """SIGTERM to a cell's train process (not the sweep): it checkpoints and exits 143, and
+  the sweep names the cell stopped, not failed. (A budget it cannot finish before the
+  signal comes.)"""
+  process = subprocess.Popen([*COMMAND, f"--out={tmp_path}", "--rewards=sparse",
+                              "--total_env_steps=1000000"], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  checkpoints = os.path.join(_cell_dir(tmp_path, "sparse"), "checkpoints")
+  deadline = time.monotonic() + 240
+  while not (os.path.isdir(checkpoints) and any(p.isdigit() for p in os.listdir(checkpoints))):
+    assert process.poll() is None and time.monotonic() < deadline
+    time.sleep(0.02)
+  with open(f"/proc/{process.pid}/task/{process.pid}/children") as f:
+    (train,) = map(int, f.read().split())
+  os.kill(train, signal.SIGTERM)
+  _, stderr = process.communicate(timeout=240)
+  assert process.returncode == 1
+  assert "zigzag_maze sparse (stopped by SIGTERM, resumable)" in stderr
+  state = json.load(open(os.path.join(_cell_dir(tmp_path, "sparse"), "cell.json")))
+  assert state["returncode"] == 143
+
+
 def test_cell_timeout_leaves_the_cell_unfinished(tmp_path):
   result = _sweep(tmp_path, "--rewards=sparse", "--cell_timeout_s=0.5")
   assert result.returncode == 1
