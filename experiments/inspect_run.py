@@ -13,8 +13,8 @@ succeed and its mean action misses, the policy, not the reward, loses the goal),
 reward at the final states, at the goal and at the success examples, and the replay's
 success states. On the tasks with a scripted controller, that controller takes over at
 the final states (is the goal still within reach from there?) and the critic compares
-its action with the policy's (does the critic value the move the actor does not make?). On the point mazes, also one column per seed: the reward
-over the arena, where the replay's states lie (log counts), the deterministic action
+its action with the policy's (does the critic value the move the actor does not make?).
+On the point mazes, also one column per seed: the reward over the arena, where the replay's states lie (log counts), the deterministic action
 on a grid, the reward at `--points`, and (meta-NML) how much of a meta-training task's
 outer loss the success examples carry when replay states are the queries (~0: nothing
 in the meta-objective holds the goal's reading). Meta-NML's reward depends on the

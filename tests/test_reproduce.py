@@ -33,6 +33,15 @@ def _cell_dir(out, name):
   return os.path.join(out, "runs", "zigzag_maze", name)
 
 
+def _wait_for_a_checkpoint(process, cell_dir):
+  """Until the running sweep `process` has saved a checkpoint in `cell_dir`."""
+  checkpoints = os.path.join(cell_dir, "checkpoints")
+  deadline = time.monotonic() + 240
+  while not (os.path.isdir(checkpoints) and any(p.isdigit() for p in os.listdir(checkpoints))):
+    assert process.poll() is None and time.monotonic() < deadline
+    time.sleep(0.02)
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("sweep"))
@@ -94,11 +103,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(sweep, tmp_path):
   process = subprocess.Popen([*COMMAND, f"--out={out}", "--rewards=mle"], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-  checkpoints = os.path.join(_cell_dir(out, "mle"), "checkpoints")
-  deadline = time.monotonic() + 240
-  while not (os.path.isdir(checkpoints) and any(p.isdigit() for p in os.listdir(checkpoints))):
-    assert process.poll() is None and time.monotonic() < deadline
-    time.sleep(0.02)
+  _wait_for_a_checkpoint(process, _cell_dir(out, "mle"))
   os.killpg(process.pid, signal.SIGKILL)  # the sweep and its train process
   process.wait()
 
@@ -137,11 +142,7 @@ def test_a_train_process_stopped_by_hand_is_reported_resumable(tmp_path):
   process = subprocess.Popen([*COMMAND, f"--out={tmp_path}", "--rewards=sparse",
                               "--total_env_steps=1000000"], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  checkpoints = os.path.join(_cell_dir(tmp_path, "sparse"), "checkpoints")
-  deadline = time.monotonic() + 240
-  while not (os.path.isdir(checkpoints) and any(p.isdigit() for p in os.listdir(checkpoints))):
-    assert process.poll() is None and time.monotonic() < deadline
-    time.sleep(0.02)
+  _wait_for_a_checkpoint(process, _cell_dir(tmp_path, "sparse"))
   with open(f"/proc/{process.pid}/task/{process.pid}/children") as f:
     (train,) = map(int, f.read().split())
   os.kill(train, signal.SIGTERM)
