@@ -197,6 +197,13 @@ def run_cell(cell: Cell, out: str, where: dict, timeout_s: float, child_env: dic
     os.remove(lock)
 
 
+def repo_relative(path: str) -> str:
+  """`path` relative to the repository (the train child's working directory) when it
+  lies inside it, so logs and printed checkpoint paths read the same on every checkout."""
+  relative = os.path.relpath(path, ROOT)
+  return path if relative.startswith(os.pardir) else relative
+
+
 def running_pid(lock: str) -> int | None:
   """The pid in `lock` if that process is alive, else None (no lock, or a stale one
   left by a killed job)."""
@@ -216,8 +223,7 @@ def _run_cell(cell: Cell, directory: str, where: dict, timeout_s: float,
   state_path = os.path.join(directory, "cell.json")
   state = {**read_json(state_path, {"wall_s": 0.0, "runs": 0}), **cell.spec(), **where}
   state["runs"] += 1
-  command = [sys.executable, "-m", "experiments.train", *cell.train_args(),
-             f"--workdir={directory}"]
+  args = ["-m", "experiments.train", *cell.train_args(), f"--workdir={repo_relative(directory)}"]
   wall_before, start = state["wall_s"], time.monotonic()
 
   def record(returncode=None):
@@ -226,9 +232,9 @@ def _run_cell(cell: Cell, directory: str, where: dict, timeout_s: float,
 
   with open(os.path.join(directory, "log.txt"), "a") as log:
     log.write(f"=== run {state['runs']} ({time.strftime('%Y-%m-%d %H:%M:%S')}): "
-              f"{shlex.join(command)}\n")
+              f"{shlex.join(['python', *args])}\n")
     log.flush()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                env=child_env)
     try:
       returncode, timed_out = _wait(process, timeout_s, record)

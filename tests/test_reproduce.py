@@ -242,6 +242,15 @@ def test_a_cell_another_live_job_runs_is_skipped_and_a_stale_lock_is_not(tmp_pat
   assert reproduce.running_pid(lock) is None  # its job is gone: the lock is stale
 
 
+def test_logs_name_paths_inside_the_repository_relative_to_it(sweep):
+  inside = os.path.join(reproduce.ROOT, "results", "push", "runs", "mural")
+  assert reproduce.repo_relative(inside) == os.path.join("results", "push", "runs", "mural")
+  assert reproduce.repo_relative(sweep) == sweep  # outside: kept absolute
+  header = open(os.path.join(_cell_dir(sweep, "mle"), "log.txt")).readline()
+  assert header.split(": ", 1)[1].startswith("python -m experiments.train ")
+  assert sys.executable not in header
+
+
 def test_the_header_names_the_commit_each_cell_ran_at():
   row = lambda env, cell, commit: {"env": env, "reward": cell, "commit": commit}
   one = [row("door", "mural", "abc"), row("door", "mural", "abc")]
