@@ -28,7 +28,7 @@ FORMAT = 1
 # what the state holds or how an epoch computes it.
 RESUMABLE_FIELDS = ("total_env_steps", "checkpoint_every", "keep_checkpoints",
                     "log_every_epochs", "quiet", "stop_when_solved", "mesh.seeds",
-                    "mesh.data")
+                    "mesh.data", "mesh.seed_batch")
 
 
 class CheckpointError(Exception):

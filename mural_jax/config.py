@@ -87,6 +87,13 @@ class RunConfig:
     checks.require(self.num_seeds % self.mesh.seeds == 0,
                    f"num_seeds ({self.num_seeds}) must be a multiple of mesh.seeds "
                    f"({self.mesh.seeds}), the devices that split the seeds.")
+    if self.mesh.seed_batch:
+      checks.require(self.mesh.seeds == 1,
+                     f"mesh.seed_batch ({self.mesh.seed_batch}) loops over the seeds on one "
+                     f"device; with mesh.seeds = {self.mesh.seeds} set it to 0.")
+      checks.require(self.num_seeds % self.mesh.seed_batch == 0,
+                     f"num_seeds ({self.num_seeds}) must be a multiple of mesh.seed_batch "
+                     f"({self.mesh.seed_batch}), the seeds computed together.")
     for name, value in (("num_envs", self.num_envs), ("sac.batch_size", self.sac.batch_size)):
       checks.require(value % self.mesh.data == 0,
                      f"{name} ({value}) must be a multiple of mesh.data ({self.mesh.data}), "

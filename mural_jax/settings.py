@@ -191,10 +191,15 @@ class Exploration:
 @dataclasses.dataclass(frozen=True)
 class Mesh:
   """The run config's `mesh` section: `seeds` devices split the seeds, `data` devices
-  split one seed's environments and minibatches (seeds * data devices in all)."""
+  split one seed's environments and minibatches (seeds * data devices in all).
+  `seed_batch` seeds are computed together (vmapped), the rest wait their turn in a
+  `lax.map` loop; 0 vmaps every seed. On two CPU cores one seed at a time is faster
+  (benchmark: experiments/bench_seeds.py); an accelerator wants them all at once."""
   seeds: int = 1
   data: int = 1
+  seed_batch: int = 0
 
   def __post_init__(self):
     checks.positive_int("mesh.seeds", self.seeds)
     checks.positive_int("mesh.data", self.data)
+    checks.non_negative_int("mesh.seed_batch", self.seed_batch, " (0: every seed at once)")

@@ -6,12 +6,14 @@ then `updates_per_step * num_envs` SAC updates on minibatches relabelled by the
 reward source. After the scan the reward source trains on success examples
 and replay states, and the deterministic policy is evaluated.
 
-With `num_seeds` > 1 the whole training is vmapped over seeds (every leaf of
-the state gains a leading seed axis). The `mesh` config places seeds and one
+With `num_seeds` > 1 every leaf of the state gains a leading seed axis; the
+epoch is vmapped over it, or with `mesh.seed_batch` mapped over it that many
+seeds at a time (faster on a CPU of few cores). The `mesh` config places seeds and one
 seed's environments and minibatches on devices (see `parallel`). After every
 epoch the host checks losses and parameters and raises `Diverged` on NaN/inf.
 """
 
+import functools
 import math
 from typing import Any, Callable, Optional
 
@@ -76,8 +78,12 @@ class Trainer:
     self.seeds = config.seed + np.arange(config.num_seeds)
     self.mesh = parallel.make_mesh(config.mesh.seeds, config.mesh.data)
     init = jax.vmap(self._init) if self.batched else self._init
-    epoch = (jax.vmap(self._epoch, spmd_axis_name=parallel.SEEDS) if self.batched
-             else self._epoch)
+    epoch, seed_batch = self._epoch, config.mesh.seed_batch
+    if self.batched and seed_batch:  # `seed_batch` seeds at a time, in a loop
+      epoch = functools.partial(jax.lax.map, self._epoch,
+                                batch_size=seed_batch if seed_batch > 1 else None)
+    elif self.batched:
+      epoch = jax.vmap(self._epoch, spmd_axis_name=parallel.SEEDS)
     abstract = jax.eval_shape(init, self.keys())
     self.shardings = parallel.state_shardings(abstract, self.mesh, self.batched)
     #: Shapes, dtypes and shardings of the state, without computing it (restore target).

@@ -25,12 +25,22 @@ def _tiny(**overrides):
     ("exploration.rnd_lr", -1.0, "exploration.rnd_lr"),
     ("cnml.solver", "sgd", "cnml.solver"),
     ("mesh.data", 0, "mesh.data must be a positive integer, got 0"),
+    ("mesh.seed_batch", -1,
+     "mesh.seed_batch must be a non-negative integer (0: every seed at once), got -1"),
+    ("mesh.seed_batch", 2, "num_seeds (1) must be a multiple of mesh.seed_batch (2)"),
     ("num_envs", 3, "epoch_length (100) must be a multiple of num_envs (3)"),
     ("relabel", "never", "Unknown relabel mode 'never'; valid choices: batch, collect"),
 ])
 def test_a_bad_value_is_refused_naming_its_field(path, value, message):
   with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
     RunConfig.of(_tiny(**{path: value}))
+
+
+def test_a_seed_loop_is_refused_where_devices_split_the_seeds():
+  config = _tiny(**{"num_seeds": 2, "mesh.seeds": 2, "mesh.seed_batch": 1})
+  with pytest.raises(ValueError, match=r"mesh.seed_batch \(1\) loops over the seeds on one "
+                                       r"device; with mesh.seeds = 2 set it to 0"):
+    RunConfig.of(config)
 
 
 def test_an_unknown_field_names_the_valid_ones():

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import jax
 
@@ -14,16 +15,18 @@ from mural_jax import training
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _config(**overrides):
+def _config(seed_batch=0, **overrides):
   c = zigzag_maze.get_config("tiny")
   c.total_env_steps = 200
+  c.mesh.seed_batch = seed_batch
   for k, v in overrides.items():
     c[k] = v
   return c
 
 
-def test_multi_seed_job_equals_separate_runs():
-  job, history = training.train(_config(num_seeds=2, seed=5))
+@pytest.mark.parametrize("seed_batch", [0, 1])  # vmapped, or one seed after the other
+def test_multi_seed_job_equals_separate_runs(seed_batch):
+  job, history = training.train(_config(seed_batch, num_seeds=2, seed=5))
   assert job.epoch.shape == (2,) and history[-1]["eval_success"].shape == (2,)
   for i, seed in enumerate((5, 6)):
     single, single_history = training.train(_config(seed=seed))

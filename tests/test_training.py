@@ -20,13 +20,17 @@ def _small_config(**overrides):
   return c
 
 
-def test_one_trace_for_all_epochs():
-  trainer = training.Trainer(_small_config())
-  state = trainer.init(jax.random.key(0))
+@pytest.mark.parametrize("num_seeds, seed_batch", [(1, 0), (4, 2)])
+def test_one_trace_for_all_epochs(num_seeds, seed_batch):
+  config = _small_config(num_seeds=num_seeds)
+  config.mesh.seed_batch = seed_batch  # 4 seeds: a loop of two vmapped pairs
+  trainer = training.Trainer(config)
+  state = trainer.init(trainer.keys())
   for _ in range(3):
     state, _ = trainer.run_epoch(state)
   assert trainer.trace_count == 1
-  assert int(state.epoch) == 3 and int(state.env_steps) == 600
+  assert np.all(state.epoch == 3) and np.all(state.env_steps == 600)
+  assert state.epoch.shape == ((num_seeds,) if num_seeds > 1 else ())
 
 
 def test_same_key_same_run():
