@@ -48,6 +48,8 @@ VALVE = slice(3 * N_FINGERS, 3 * N_FINGERS + 2)
 # them (15 cm from the axis), so an UP finger can swing round freely.
 DOWN = (0.45, -0.45)
 UP = (0.1, -1.0)
+# Where the success examples put the fingers (`ClawValve.success_examples`).
+EXAMPLE_FINGERS = ("retracted", "any")
 
 
 class ClawValve(MjxEnv):
@@ -56,7 +58,8 @@ class ClawValve(MjxEnv):
   action_scale: float = 0.15
 
   def __init__(self, goal_angle=np.pi, start_range=0.1, finger_noise=0.05,
-               success_radius=0.1, example_radius=0.05, episode_length=100):
+               success_radius=0.1, example_radius=0.05, example_fingers="retracted",
+               episode_length=100):
     super().__init__("claw_valve.xml", n_substeps=10,
                      goal=(np.cos(goal_angle), np.sin(goal_angle)), goal_slice=VALVE,
                      success_radius=success_radius, example_radius=example_radius,
@@ -65,6 +68,10 @@ class ClawValve(MjxEnv):
       raise ValueError(f"start_range={start_range} must lie in [0, pi).")
     if not 0 <= finger_noise <= 0.1:  # keeps the start clear of the spokes
       raise ValueError(f"finger_noise={finger_noise} must lie in [0, 0.1].")
+    if example_fingers not in EXAMPLE_FINGERS:
+      raise ValueError(f"example_fingers={example_fingers!r}; valid choices: "
+                       f"{', '.join(EXAMPLE_FINGERS)}.")
+    self.example_fingers = example_fingers
     self.goal_angle = float(goal_angle)
     self.start_range = float(start_range)
     self.finger_noise = float(finger_noise)
@@ -112,15 +119,20 @@ class ClawValve(MjxEnv):
     return jnp.abs(self.goal_error(x))
 
   def success_examples(self, rng, n=150):
-    """The valve within `example_radius` of the goal, the fingers at uniform poses
-    retracted outside the spokes (abduction anywhere in its range, flexion within
-    0.1 rad of UP), so they cannot touch the valve: resting states, each passing
-    `is_success`."""
+    """The valve within `example_radius` of the goal, each passing `is_success`; the
+    fingers at uniform poses, abduction anywhere in its range and, under
+    `example_fingers`, flexion within 0.1 rad of UP ("retracted": outside the spokes,
+    so they cannot touch the valve: resting states) or anywhere in its range ("any":
+    the examples say nothing of the fingers, as the success test does not; a tip may
+    lie inside a spoke, so they are observations, not states the claw can hold)."""
     k_a, k_f = jax.random.split(rng)
     angle = self.goal_angle + jax.random.uniform(
         k_a, (n,), minval=-self.example_radius, maxval=self.example_radius)
-    low = jnp.tile(jnp.array([self.joint_low[0], UP[0] - 0.1, UP[1] - 0.1]), N_FINGERS)
-    high = jnp.tile(jnp.array([self.joint_high[0], UP[0] + 0.1, UP[1] + 0.1]), N_FINGERS)
+    if self.example_fingers == "retracted":
+      low = jnp.tile(jnp.array([self.joint_low[0], UP[0] - 0.1, UP[1] - 0.1]), N_FINGERS)
+      high = jnp.tile(jnp.array([self.joint_high[0], UP[0] + 0.1, UP[1] + 0.1]), N_FINGERS)
+    else:
+      low, high = jnp.asarray(self.joint_low), jnp.asarray(self.joint_high)
     fingers = jax.random.uniform(k_f, (n, 3 * N_FINGERS), minval=low, maxval=high)
     return jnp.concatenate([fingers, jnp.cos(angle)[:, None], jnp.sin(angle)[:, None]], -1)
 

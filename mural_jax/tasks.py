@@ -45,7 +45,9 @@ PAPER = {
     "pusher_2d": {"meta_nml.kernel_threshold": 3.0},
     # No reference settings for its (unreleased) hand task: the defaults; the input (nine
     # joint angles in rad, the valve angle as cos, sin) is unit-scale like the others'.
-    "claw_valve": {},
+    # Where the success examples hold the fingers is a config field so that it can be
+    # overridden (`--config.env_kwargs.example_fingers=any`).
+    "claw_valve": {"env_kwargs": {"example_fingers": "retracted"}},
     # Meta-training on 256 points: the 128 replay-state tasks and as many success examples.
     "ant_maze": {"meta_nml.kernel_threshold": 1.0, "meta_nml.num_positive_tasks": 128},
 }

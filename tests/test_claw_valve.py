@@ -41,7 +41,7 @@ def test_registered_and_sizes():
 
 
 @pytest.mark.parametrize("bad", [{"example_radius": 0.2}, {"start_range": 4.0},
-                                 {"finger_noise": 0.5}])
+                                 {"finger_noise": 0.5}, {"example_fingers": "down"}])
 def test_bad_override_raises(bad):
   with pytest.raises(ValueError, match=next(iter(bad))):
     envs.make("claw_valve", **bad)
@@ -110,6 +110,18 @@ def test_success_examples_pass_and_rest_clear_of_the_valve():
     d.qpos[env.valve_adr] = _angle(example)
     mujoco.mj_forward(m, d)
     assert d.ncon == 0
+
+
+def test_success_examples_with_any_fingers_span_the_joint_ranges():
+  env = envs.make("claw_valve", example_fingers="any")
+  x = np.asarray(env.success_examples(jax.random.PRNGKey(3), 2000))
+  assert bool(jnp.all(env.is_success(x)))
+  fingers, low, high = x[:, :9], np.asarray(env.joint_low), np.asarray(env.joint_high)
+  assert np.all((fingers >= low) & (fingers <= high))
+  # Flexion fills its range, not the retracted band's 0.2 rad round UP.
+  flexion = np.delete(np.arange(9), np.arange(0, 9, 3))
+  np.testing.assert_allclose(fingers[:, flexion].min(0), low[flexion], atol=0.02)
+  np.testing.assert_allclose(fingers[:, flexion].max(0), high[flexion], atol=0.02)
 
 
 def test_random_rollout_stays_finite_and_in_range(claw):

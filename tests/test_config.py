@@ -110,7 +110,7 @@ def test_every_task_and_preset_gives_the_config_the_experiment_files_gave():
   it before the settings became tables (commit c987ca9), and the presets changed on purpose
   since, each in the commit that changed it (the MJX tasks' cpu presets: the mazes' SAC
   lever with a layer-normalised critic; pick, valve and ant also the calibrated kernel,
-  the pick in the reference's hand box)."""
+  the pick in the reference's hand box; the valve's examples' finger poses named)."""
   import json
   import pathlib
   from mural_jax import tasks
