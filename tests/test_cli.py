@@ -32,7 +32,8 @@ def _run(*args, timeout=300, env=None):
                                           "meta_nml: hidden, inner_lr,"),
     (["--config.sac.hidden.x=1"], "Unknown config field 'sac.hidden.x': 'sac.hidden' has no "
                                   "fields."),
-    (["--config=experiments/configs/claw_valve.py:tiny", "--config.env_kwargs.example_fingers=down"],
+    (["--config=experiments/configs/claw_valve.py:tiny",
+      "--config.env_kwargs.example_fingers=down"],
      "example_fingers='down'; valid choices: retracted, any."),
     (["--config=experiments/configs/nonexistent.py"],
      "--config file 'experiments/configs/nonexistent.py' does not exist; valid: "
